@@ -1,0 +1,199 @@
+# tests/vm/lib.sh: sourced by tests/vm/t-*.sh, inside the VM only.
+#
+# The lab every test builds (fresh namespaces per test, removed on exit):
+#
+#   vm-h1 ─┐  LAN 192.168.1.0/24                      WAN 203.0.113.0/24
+#   vm-h2 ─┼─ br0 [ vm-r: router, vpnpt applied ] eth0 ──── eth0 [ vm-s: server ]
+#   vm-hN ─┘  .1                                  .1        .2
+#   (hosts .2, .3, ... ; each host's eth0 is a veth whose peer lanN is a br0 port)
+#
+# Inner (tunnelled) addresses: host i has 10.1.i.1 (i up to 255), the server
+# 10.0.0.1. The server routes 10.1.0.0/16 via the router's WAN address and has
+# no route to the LAN: anything it reaches on the LAN went through the NAT.
+#
+# Exit codes as in the kernel selftests: 0 pass, 1 fail, 4 skip.
+set -u
+R=vm-r
+S=vm-s
+WAN_R=203.0.113.1
+WAN_S=203.0.113.2
+ksft_skip=4
+VPNPT_BIN=${VPNPT_BIN:-}
+_lab_ns=()
+_lab_pids=()
+
+log() { echo "$*"; }
+# Echo a command (with the namespace it runs in), then run it.
+run() { echo "+ $*"; "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "SKIP: $*"; exit $ksft_skip; }
+ok() { echo "ok: $*"; }
+n() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+host() { echo "vm-h$1"; }
+host_ip() { echo "192.168.1.$(($1 + 1))"; }
+inner_ip() { echo "10.1.$1.1"; }
+
+# Poll: wait_for SECONDS CMD... runs CMD every 0.2 s until it succeeds.
+wait_for() {
+	local deadline=$(( $(date +%s) + $1 )); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# Remember a background process so lab_down stops it.
+bg_pid() { _lab_pids+=("$1"); }
+
+lab_down() {
+	local p ns
+	for p in "${_lab_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for ns in "${_lab_ns[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	done
+	for ns in "${_lab_ns[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	_lab_ns=()
+}
+trap 'rc=$?; lab_down; exit $rc' EXIT
+
+ns_add() { ip netns add "$1" && _lab_ns+=("$1") && ip -n "$1" link set lo up; }
+
+# lab_up N: router, server and N LAN hosts as drawn above; forwarding on,
+# no NAT yet. Batched through "ip -batch" so that 100 hosts take seconds.
+lab_up() {
+	local nh=$1 i b
+	ns_add $R || return 1
+	ns_add $S || return 1
+	for i in $(seq 1 "$nh"); do ns_add "$(host "$i")" || return 1; done
+	b=/tmp/lab-router.batch
+	{
+		echo "link add br0 type bridge"
+		echo "link set br0 up"
+		echo "addr add 192.168.1.1/24 dev br0"
+		echo "link add eth0 type veth peer name eth0 netns $S"
+		echo "link set eth0 up"
+		echo "addr add $WAN_R/24 dev eth0"
+		for i in $(seq 1 "$nh"); do
+			echo "link add lan$i type veth peer name eth0 netns $(host "$i")"
+			echo "link set lan$i master br0 up"
+		done
+	} > $b
+	ip -n $R -batch $b || return 1
+	n $R sysctl -qw net.ipv4.ip_forward=1
+	ip -n $S -batch - <<-EOF || return 1
+		link set eth0 up
+		addr add $WAN_S/24 dev eth0
+		addr add 10.0.0.1/32 dev lo
+		route add 10.1.0.0/16 via $WAN_R
+	EOF
+	for i in $(seq 1 "$nh"); do
+		ip -n "$(host "$i")" -batch - <<-EOF || return 1
+			link set eth0 up
+			addr add $(host_ip "$i")/24 dev eth0
+			addr add $(inner_ip "$i")/32 dev lo
+			route add default via 192.168.1.1
+		EOF
+	done
+	# Each host reaches the router, and the router the server, before any test.
+	for i in $(seq 1 "$nh"); do
+		wait_for 10 n "$(host "$i")" ping -c1 -W1 192.168.1.1 || { echo "host $i cannot reach the router"; return 1; }
+	done
+	wait_for 10 n $R ping -c1 -W1 $WAN_S || { echo "router cannot reach the server"; return 1; }
+}
+
+# Plain masquerade on the router (the control case: what a router does today).
+router_masquerade() {
+	n $R nft -f - <<-EOF
+		table ip vm_nat {
+			chain post {
+				type nat hook postrouting priority srcnat; policy accept;
+				oifname "eth0" masquerade
+			}
+		}
+	EOF
+}
+
+# ---- IPsec with manual SAs (ip xfrm, tunnel mode, real AES-GCM) ----------
+# SPIs: host i sends with 0x1000+i (+0x100*generation), receives 0x2000+i.
+# Each direction of each tunnel has its own key, so a packet delivered to the
+# wrong host can neither match an SA nor authenticate.
+xfrm_key() { printf '0x%064x%08x' "$1" "$2"; }   # 32-byte key + 4-byte salt
+
+esp_ready() {
+	modprobe esp4 && modprobe drbg && modprobe xfrm_user
+}
+
+# tunnel_up I GEN: SAs and policies between host I and the server; GEN picks
+# a new pair of SPIs and keys (a rekey). The server sees host I as $WAN_R.
+tunnel_up() {
+	local i=$1 gen=${2:-0} h hip in out
+	h=$(host "$i"); hip=$(host_ip "$i")
+	out=$(printf '0x%x' $((0x1000 + 0x100 * gen + i)))
+	in=$(printf '0x%x' $((0x2000 + 0x100 * gen + i)))
+	ip -n "$h" -batch - <<-EOF || return 1
+		xfrm state add src $hip dst $WAN_S proto esp spi $out reqid $i mode tunnel aead 'rfc4106(gcm(aes))' $(xfrm_key $i $((gen * 2))) 128
+		xfrm state add src $WAN_S dst $hip proto esp spi $in reqid $i mode tunnel aead 'rfc4106(gcm(aes))' $(xfrm_key $i $((gen * 2 + 1))) 128
+	EOF
+	ip -n $S -batch - <<-EOF || return 1
+		xfrm state add src $WAN_R dst $WAN_S proto esp spi $out reqid $i mode tunnel aead 'rfc4106(gcm(aes))' $(xfrm_key $i $((gen * 2))) 128
+		xfrm state add src $WAN_S dst $WAN_R proto esp spi $in reqid $i mode tunnel aead 'rfc4106(gcm(aes))' $(xfrm_key $i $((gen * 2 + 1))) 128
+	EOF
+	[ "$gen" = 0 ] || return 0   # policies stay; only the SAs change
+	ip -n "$h" -batch - <<-EOF || return 1
+		xfrm policy add dir out src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $hip dst $WAN_S proto esp reqid $i mode tunnel
+		xfrm policy add dir in src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $hip proto esp reqid $i mode tunnel
+	EOF
+	ip -n $S -batch - <<-EOF || return 1
+		xfrm policy add dir in src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $WAN_R dst $WAN_S proto esp reqid $i mode tunnel
+		xfrm policy add dir out src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $WAN_R proto esp reqid $i mode tunnel
+	EOF
+}
+
+# Remove generation GEN's SAs of host I (after a rekey).
+tunnel_drop_gen() {
+	local i=$1 gen=$2 out in
+	out=$(printf '0x%x' $((0x1000 + 0x100 * gen + i)))
+	in=$(printf '0x%x' $((0x2000 + 0x100 * gen + i)))
+	n "$(host "$i")" ip xfrm state del src "$(host_ip "$i")" dst $WAN_S proto esp spi "$out"
+	n "$(host "$i")" ip xfrm state del src $WAN_S dst "$(host_ip "$i")" proto esp spi "$in"
+	n $S ip xfrm state del src $WAN_R dst $WAN_S proto esp spi "$out"
+	n $S ip xfrm state del src $WAN_S dst $WAN_R proto esp spi "$in"
+}
+
+# Packets received by ping through host I's tunnel (COUNT sent, 0.2 s apart).
+tunnel_ping() {
+	local i=$1 count=${2:-5}
+	n "$(host "$i")" ping -q -c "$count" -i 0.2 -W 1 -I "$(inner_ip "$i")" 10.0.0.1 2>/dev/null |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p'
+}
+
+# One xfrm_stat counter (per namespace), e.g. XfrmInNoStates.
+xfrm_stat() { n "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat; }
+
+# Inbound ESP packets decrypted by SA SPI in namespace NS (from "ip -s xfrm state").
+sa_packets() {
+	n "$1" ip -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null |
+		awk '/lifetime current:/ { getline; print $3; exit }' | tr -d '(' | sed 's/[^0-9].*//'
+}
+
+# ---- vpnpt (controller + module) -----------------------------------------
+# need_vpnpt: skip unless the controller binary and the module both exist.
+need_vpnpt() {
+	[ -n "$VPNPT_BIN" ] && [ -x "$VPNPT_BIN" ] || skip "no vpnpt binary in the build dir (build it first)"
+	modinfo vpnpt_esp >/dev/null 2>&1 || skip "vpnpt_esp module not built (kmod/Makefile absent)"
+}
+
+# vpnpt_config ESP: the shipped config with [ipsec] esp set, written to /tmp.
+vpnpt_config() {
+	local f=/tmp/vpnpt-$1.toml
+	sed "s/^#esp = \"auto\"/esp = \"$1\"/" "$VPNPT_WORK/etc/vpnpt.toml" > "$f"
+	grep -q "^esp = \"$1\"" "$f" || { echo "cannot set esp = $1 in etc/vpnpt.toml" >&2; return 1; }
+	[ -n "${2:-}" ] && printf '%s\n' "$2" >> "$f"
+	echo "$f"
+}
+
+vpnpt() {
+	local rd=()
+	[ -d "$VPNPT_WORK/rules" ] && rd=(--rules-dir "$VPNPT_WORK/rules")
+	n $R "$VPNPT_BIN" "${rd[@]}" "$@"
+}
