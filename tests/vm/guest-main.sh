@@ -46,6 +46,7 @@ export VPNPT_WORK=$work
 export VPNPT_VM_TESTS=$work/tests
 [ -x "$work/vpnpt" ] && export VPNPT_BIN=$work/vpnpt
 read -r _ up_s _ < /proc/uptime
+echo
 echo "VPNPT_VM_BOOTED kernel=$kver uptime=${up_s}s"
 
 # State any test may leave behind is removed before the next one starts.
@@ -54,7 +55,8 @@ reset_state() {
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
 		[ "$p" = 1 ] || [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-		read -r cmd < "/proc/$p/cmdline" 2>/dev/null || continue   # kernel threads: empty
+		cmd=
+		read -r -d '' cmd < "/proc/$p/cmdline" 2>/dev/null   # argv[0]; empty: kernel thread
 		[ -n "$cmd" ] && kill -9 "$p" 2>/dev/null
 	done
 	ip -all netns delete 2>/dev/null
@@ -76,8 +78,9 @@ leftovers() {
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
 		[ "$p" = 1 ] || [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-		cmd=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) || continue
-		[ -n "$cmd" ] && out="$out process $p: ${cmd:0:60};"
+		cmd=
+		read -r -d '' cmd < "/proc/$p/cmdline" 2>/dev/null   # argv[0]; empty: kernel thread
+		[ -n "$cmd" ] && out="$out process $p: $cmd;"
 	done
 	echo "$out"
 }
@@ -114,7 +117,10 @@ for t in "${tests[@]}"; do
 		dmesg | tail -n 25 | sed "s/^/[$name] dmesg: /"
 	fi
 	echo "VPNPT_VM_RESULT $res $name ${dt}s"
+	t0=$(date +%s)
 	reset_state
+	dt=$(( $(date +%s) - t0 ))
+	[ $dt -lt 3 ] || echo "(cleanup after $name took ${dt}s)"
 done
 t_all=$(( $(date +%s) - t_all0 ))
 

@@ -170,11 +170,14 @@ tunnel_ping() {
 # One xfrm_stat counter (per namespace), e.g. XfrmInNoStates.
 xfrm_stat() { n "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat; }
 
-# Inbound ESP packets decrypted by SA SPI in namespace NS (from "ip -s xfrm state").
+# Packets an SA has processed, in namespace NS: sa_packets NS SPI
+# (from the "lifetime current:" block of "ip -s xfrm state").
 sa_packets() {
-	n "$1" ip -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null |
-		awk '/lifetime current:/ { getline; print $3; exit }' | tr -d '(' | sed 's/[^0-9].*//'
+	n "$1" ip -s xfrm state list spi "$2" 2>/dev/null |
+		awk '/lifetime current:/ { getline; sub(/\(packets\).*/, "", $2); print $2 + 0; exit }'
 }
+spi_out() { printf '0x%x' $((0x1000 + 0x100 * ${2:-0} + $1)); }   # host I -> server
+spi_in() { printf '0x%x' $((0x2000 + 0x100 * ${2:-0} + $1)); }    # server -> host I
 
 # ---- vpnpt (controller + module) -----------------------------------------
 # need_vpnpt: skip unless the controller binary and the module both exist.
