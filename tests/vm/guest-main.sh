@@ -27,7 +27,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs -o mode=1777 tmp /tmp
 mount -t tmpfs -o mode=755 run /run
-mkdir -p /dev/pts /dev/shm /run/netns
+mkdir -p /dev/pts /dev/shm /run/netns /run/lock
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 mount -t tmpfs shm /dev/shm

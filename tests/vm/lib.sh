@@ -22,12 +22,14 @@ VPNPT_BIN=${VPNPT_BIN:-}
 _lab_ns=()
 _lab_pids=()
 
-log() { echo "$*"; }
-# Echo a command (with the namespace it runs in), then run it.
-run() { echo "+ $*"; "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-skip() { echo "SKIP: $*"; exit $ksft_skip; }
-ok() { echo "ok: $*"; }
+_t0=$(date +%s)
+_el() { echo "$(( $(date +%s) - _t0 ))s"; }
+log() { echo "$(_el) $*"; }
+# Echo a command, then run it.
+run() { echo "$(_el) + $*"; "$@"; }
+fail() { echo "$(_el) FAIL: $*"; exit 1; }
+skip() { echo "$(_el) SKIP: $*"; exit $ksft_skip; }
+ok() { echo "$(_el) ok: $*"; }
 n() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 host() { echo "vm-h$1"; }
 host_ip() { echo "192.168.1.$(($1 + 1))"; }
@@ -199,4 +201,63 @@ vpnpt() {
 	local rd=()
 	[ -d "$VPNPT_WORK/rules" ] && rd=(--rules-dir "$VPNPT_WORK/rules")
 	n $R "$VPNPT_BIN" "${rd[@]}" "$@"
+}
+
+# ---- syslog (pptpd, pptp and pluto log only there) ------------------------
+syslog_up() {
+	busybox syslogd -n -O /tmp/syslog.log &
+	bg_pid $!
+	wait_for 5 test -S /dev/log
+}
+syslog_show() { echo "--- syslog ---"; tail -n "${1:-40}" /tmp/syslog.log 2>/dev/null; }
+
+# ---- PPTP: pptpd on the server, pptp-linux + pppd on LAN hosts ------------
+# Server end 10.9.0.1, clients get 10.9.0.10 and up.
+pptp_server_up() {
+	modprobe ppp_generic && modprobe ppp_async || return 1
+	cat > /tmp/pptpd.conf <<-EOF
+		option /tmp/pptpd-options
+		localip 10.9.0.1
+		remoteip 10.9.0.10-99
+	EOF
+	cat > /tmp/pptpd-options <<-EOF
+		name vm-pptpd
+		noauth
+		nobsdcomp
+		nodeflate
+		novj
+		nodefaultroute
+		lcp-echo-interval 0
+		logfile /tmp/pppd-server.log
+	EOF
+	n $S pptpd -f -c /tmp/pptpd.conf -p /tmp/pptpd.pid &
+	bg_pid $!
+	wait_for 10 sh -c "ip netns exec $S ss -Hltn 'sport = :1723' | grep -q 1723"
+}
+
+# pptp_client_up I: host I dials the server; pppd + pptp run in host I's
+# namespace and in a mount namespace of their own (ip netns exec makes one)
+# with a private /run/pptp, so hosts do not share pptp's call manager.
+pptp_client_up() {
+	local i=$1 h
+	h=$(host "$i")
+	n "$h" sh -c "mkdir -p /run/pptp && mount -t tmpfs pptp-$i /run/pptp &&
+		exec pppd pty 'pptp $WAN_S --nolaunchpppd' name vm-h$i noauth nodetach \
+			refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap \
+			nobsdcomp nodeflate novj nodefaultroute noipdefault lcp-echo-interval 0 \
+			maxfail 1 debug logfile /tmp/pppd-h$i.log" > /tmp/pppd-h$i.out 2>&1 &
+	bg_pid $!
+}
+
+# The local address of host I's ppp0 once the link is up (IPCP done), else fails.
+ppp_addr() {
+	n "$(host "$1")" ip -4 -o addr show dev ppp0 2>/dev/null | awk '{ print $4 }' | grep .
+}
+
+pptp_show_logs() {
+	local f
+	for f in /tmp/pppd-*.log /tmp/pppd-*.out; do
+		[ -s "$f" ] && { echo "--- $f ---"; tail -n 15 "$f"; }
+	done
+	syslog_show 30
 }
