@@ -107,7 +107,8 @@ lab_check() {
 	fi
 }
 
-# lab_check_not DESC CMD...: one case whose command must fail (feature off).
+# lab_check_not DESC CMD...: one case whose command must fail (feature off);
+# DESC says what is expected, i.e. the failure.
 lab_check_not() {
 	local desc=$1; shift
 	if "$@"; then

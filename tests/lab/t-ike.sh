@@ -93,7 +93,7 @@ lab_config "$LAB_DIR/ipsec-off.toml" ipsec enabled false
 lab_check "vpnpt apply ([ipsec] enabled = false)" lab_apply "$LAB_DIR/ipsec-off.toml"
 HOLD=3 initiate off 1 2
 lab_check "ipsec off: masquerade alone still answers both hosts" test "${RC[1]}${RC[2]}" = 00
-lab_check_not "ipsec off: host 1's NAT-T mapping kept for ike_timeout" long_mapping 1 4500
-lab_check_not "ipsec off: host 2's NAT-T mapping kept for ike_timeout" long_mapping 2 4500
+lab_check_not "ipsec off: host 1's NAT-T mapping ages out on the kernel's UDP timeout (<= 300 s)" long_mapping 1 4500
+lab_check_not "ipsec off: host 2's NAT-T mapping ages out on the kernel's UDP timeout (<= 300 s)" long_mapping 2 4500
 
 lab_done
