@@ -161,6 +161,15 @@ lab_apply() {
 	lab_vpnpt --config "$1" apply
 }
 
+# lab_remove CONFIG: "vpnpt remove" in the router (LAB_RULESET_DIR: nft).
+lab_remove() {
+	if [[ -n ${LAB_RULESET_DIR:-} ]]; then
+		pp lab_ns "$(lab_router)" nft delete table inet vpnpt
+		return
+	fi
+	lab_vpnpt --config "$1" remove
+}
+
 # lab_need_vpnpt: the controller binary named by $VPNPT must exist.
 lab_need_vpnpt() {
 	[[ -n ${LAB_RULESET_DIR:-} || -n ${VPNPT:-} && -x $VPNPT ]] ||
@@ -191,6 +200,9 @@ lab_init() {
 	LAB_PREFIX=$1
 	lab_require
 	LAB_DIR=$(mktemp -d "/tmp/lab-$LAB_PREFIX.XXXXXX")
+	# vpnpt keeps its lock and applied-state per network namespace (by inode,
+	# which the kernel reuses): keep this lab's apart from the machine's.
+	export VPNPT_RUN_DIR=${VPNPT_RUN_DIR:-$LAB_DIR/run}
 	trap lab_teardown EXIT
 	trap 'exit 1' INT TERM
 	local ns
