@@ -1,0 +1,124 @@
+// apply.cpp: check, show, apply and remove.
+//
+// apply is one libnftables transaction:
+//
+//   add table inet vpnpt        (so that the delete cannot fail)
+//   delete table inet vpnpt
+//   table inet vpnpt { ... }    (the rendered ruleset)
+//
+// The kernel commits all of it or none of it, so a failure at any point
+// leaves the previous table byte for byte. Other tables are never named.
+#include "apply.h"
+
+#include <ostream>
+
+#include "error.h"
+#include "esp.h"
+#include "kernel.h"
+#include "nft.h"
+#include "ruleset.h"
+#include "state.h"
+
+namespace vpnpt {
+
+namespace {
+
+std::string table_ref() { return std::string(kTableFamily) + " " + kTableName; }
+
+std::string transaction(const Ruleset& rs) {
+  return "add table " + table_ref() + "\ndelete table " + table_ref() + "\n" + rs.text;
+}
+
+
+Config load_checked(const Options& opt) {
+  Config cfg = load_config(opt.config_path);
+  check_host(cfg);
+  return cfg;
+}
+
+std::string describe(const Config& cfg, const EspDecision& esp) {
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
+  if (cfg.pptp) add("pptp");
+  if (cfg.l2tp) add("l2tp");
+  if (cfg.ipsec) add(std::string("ipsec (esp ") + esp.mode + ")");
+  if (!cfg.forwards.empty()) add(std::to_string(cfg.forwards.size()) + " forward(s)");
+  if (s.empty()) s = "masquerade only";
+  return s;
+}
+
+}  // namespace
+
+void run_show(const Options& opt, std::ostream& out) {
+  Config cfg = load_config(opt.config_path);
+  out << render_ruleset(cfg, find_rules_dir(opt.rules_dir)).text;
+}
+
+void run_check(const Options& opt, std::ostream& out) {
+  Config cfg = load_checked(opt);
+  Ruleset rs = render_ruleset(cfg, find_rules_dir(opt.rules_dir));
+  for (const auto& p : probe_kernel(cfg))
+    if (p.state == "missing")
+      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")");
+  EspDecision esp = decide_esp(cfg, /*load=*/false);
+  Nft nft;
+  nft.load_file(transaction(rs), transaction_file(), "check", /*dry_run=*/true);
+  out << cfg.path << ": ok: " << describe(cfg, esp) << "\n";
+  if (!esp.note.empty()) out << "note: " << esp.note << "\n";
+}
+
+void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
+  Config cfg = load_checked(opt);
+  Ruleset rs = render_ruleset(cfg, find_rules_dir(opt.rules_dir));
+  Lock lock;
+  Nft nft;
+  if (dry_run) {
+    for (const auto& p : probe_kernel(cfg))
+      if (p.state == "missing")
+        throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")");
+    EspDecision esp = decide_esp(cfg, /*load=*/false);
+    nft.load_file(transaction(rs), transaction_file(), "apply --dry-run", /*dry_run=*/true);
+    out << "dry run: the kernel accepts table " << table_ref() << " (" << describe(cfg, esp)
+        << "); nothing was changed\n";
+    if (!esp.note.empty()) out << "note: " << esp.note << "\n";
+    return;
+  }
+
+  load_kernel_pieces(cfg);
+  // Everything that can fail is checked before anything changes: the dry run
+  // proves the kernel takes the whole transaction.
+  nft.load_file(transaction(rs), transaction_file(), "apply", /*dry_run=*/true);
+  EspDecision esp = decide_esp(cfg, /*load=*/true);
+  EspSnapshot before = esp_snapshot();
+  esp_configure(cfg, esp);
+  try {
+    nft.load_file(transaction(rs), transaction_file(), "apply", /*dry_run=*/false);
+  } catch (...) {
+    esp_restore(before);
+    throw;
+  }
+  enable_conntrack_timestamps();
+
+  AppliedRecord rec{cfg.path, rs.digest, "", esp.mode, esp.note};
+  if (auto listing = nft.list_table()) rec.listing_digest = text_digest(canonical_listing(*listing));
+  save_applied(rec);
+  out << "applied table " << table_ref() << " from " << cfg.path << " (" << describe(cfg, esp) << ")\n";
+  if (!esp.note.empty()) out << "note: " << esp.note << "\n";
+}
+
+void run_remove(const Options& opt, std::ostream& out) {
+  (void)opt;
+  Lock lock;
+  Nft nft;
+  if (!nft.list_table()) {
+    forget_applied();
+    out << "table " << table_ref() << " is not loaded; nothing to remove\n";
+    return;
+  }
+  nft.run("delete table " + table_ref() + "\n", "remove");
+  forget_applied();
+  esp_release();
+  out << "removed table " << table_ref() << "\n";
+}
+
+}  // namespace vpnpt

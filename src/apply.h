@@ -1,0 +1,28 @@
+// apply.h: the operations that change (or check) the kernel: check, apply,
+// remove. Each takes the lock, and each leaves the previous ruleset (and ESP
+// module state) as it was when it fails.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "config.h"
+
+namespace vpnpt {
+
+struct Options {
+  std::string config_path;
+  std::string rules_dir;  // "" = find_rules_dir()
+  bool verbose = false;
+};
+
+// Validate config, host and kernel; dry-run the transaction. Changes nothing.
+void run_check(const Options& opt, std::ostream& out);
+// Print the ruleset apply would load.
+void run_show(const Options& opt, std::ostream& out);
+// Replace table inet vpnpt atomically (or only dry-run it).
+void run_apply(const Options& opt, bool dry_run, std::ostream& out);
+// Delete table inet vpnpt and nothing else.
+void run_remove(const Options& opt, std::ostream& out);
+
+}  // namespace vpnpt

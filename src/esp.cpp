@@ -1,0 +1,74 @@
+// esp.cpp: ESP mode policy on top of the vpnpt_esp netlink client.
+#include "esp.h"
+
+#include "error.h"
+#include "kernel.h"
+
+namespace vpnpt {
+
+namespace {
+
+constexpr const char* kModule = "vpnpt_esp";
+constexpr const char* kHint =
+    "install vpnpt-dkms for this kernel (or build kmod/), or set esp = \"single\" or \"auto\"";
+
+espmux::Params params_of(const Config& cfg) {
+  espmux::Params p;
+  p.idle_timeout = cfg.mux.idle_timeout;
+  p.pending_timeout = cfg.mux.pending_timeout;
+  p.drain_timeout = cfg.mux.drain_timeout;
+  p.max_per_host = cfg.mux.max_per_host;
+  p.max_per_peer = cfg.mux.max_per_peer;
+  p.max_mappings = cfg.mux.max_mappings;
+  p.keep_ike_port = cfg.mux.keep_ike_port;
+  return p;
+}
+
+}  // namespace
+
+EspDecision decide_esp(const Config& cfg, bool load) {
+  if (!cfg.ipsec || cfg.esp == EspMode::Off) return {"off", ""};
+  if (cfg.esp == EspMode::Single) return {"single", ""};
+  std::string why;
+  try {
+    if (espmux::family_present()) return {"mux", ""};
+    if (load) {
+      espmux::load_module();
+      if (espmux::family_present()) return {"mux", ""};
+      why = "the vpnpt_esp module loaded but its netlink family is missing";
+    } else {
+      std::string state = module_state(kModule, "");
+      if (state == "available") return {"mux", "the vpnpt_esp module will be loaded by apply"};
+      why = "the vpnpt_esp module is not installed for this kernel";
+    }
+  } catch (const Error& e) {
+    if (cfg.esp == EspMode::Mux) throw;
+    why = e.what();
+  }
+  if (cfg.esp == EspMode::Mux) throw Error(ErrorKind::Kernel, kModule, why, kHint);
+  return {"single", "esp = \"auto\" falls back to \"single\" (one LAN host per remote peer for raw ESP): " + why};
+}
+
+EspSnapshot esp_snapshot() {
+  EspSnapshot s;
+  if (espmux::family_present()) s.params = espmux::get_params();
+  return s;
+}
+
+void esp_configure(const Config& cfg, const EspDecision& esp) {
+  if (esp.mode == "mux") espmux::set_params(params_of(cfg));
+}
+
+void esp_restore(const EspSnapshot& snap) {
+  try {
+    if (snap.params && espmux::family_present()) espmux::set_params(*snap.params);
+  } catch (const Error&) {
+    // Best effort: the error that made us restore is the one to report.
+  }
+}
+
+void esp_release() {
+  if (espmux::family_present()) espmux::flush();
+}
+
+}  // namespace vpnpt

@@ -1,0 +1,170 @@
+// kernel.cpp: kernel pieces: probe with sysfs, modules.builtin and the
+// kernel config; load with libkmod.
+#include "kernel.h"
+
+#include <libkmod.h>
+#include <sys/utsname.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "error.h"
+
+namespace vpnpt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Known {
+  const char* name;
+  const char* config;
+  const char* purpose;
+};
+
+const Known kPptp[] = {
+    {"nf_conntrack_pptp", "CONFIG_NF_CONNTRACK_PPTP", "PPTP conntrack helper (GRE call tracking)"},
+    {"nf_nat_pptp", "CONFIG_NF_NAT_PPTP", "PPTP NAT (call ID translation)"},
+};
+
+std::string release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+std::string read_gz(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) return {};
+  std::string out;
+  char buf[65536];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, n);
+  gzclose(f);
+  return out;
+}
+
+// The running kernel's config, from /boot or /proc/config.gz; "" if neither.
+const std::string& kernel_config() {
+  static const std::string text = [] {
+    std::ifstream in("/boot/config-" + release());
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    }
+    return read_gz("/proc/config.gz");
+  }();
+  return text;
+}
+
+bool in_modules_builtin(const std::string& name) {
+  std::ifstream in("/lib/modules/" + release() + "/modules.builtin");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto slash = line.rfind('/');
+    std::string base = line.substr(slash == std::string::npos ? 0 : slash + 1);
+    if (base == name + ".ko") return true;
+  }
+  return false;
+}
+
+struct KmodCtx {
+  kmod_ctx* ctx = kmod_new(nullptr, nullptr);
+  KmodCtx() {
+    if (ctx) kmod_load_resources(ctx);
+  }
+  ~KmodCtx() {
+    if (ctx) kmod_unref(ctx);
+  }
+};
+
+bool kmod_findable(const std::string& name) {
+  KmodCtx k;
+  if (!k.ctx) return false;
+  kmod_list* list = nullptr;
+  if (kmod_module_new_from_lookup(k.ctx, name.c_str(), &list) < 0 || !list) return false;
+  bool found = false;
+  kmod_list* l;
+  kmod_list_foreach(l, list) {
+    kmod_module* m = kmod_module_get_module(l);
+    found = found || kmod_module_get_path(m) != nullptr;
+    kmod_module_unref(m);
+  }
+  kmod_module_unref_list(list);
+  return found;
+}
+
+}  // namespace
+
+std::string module_state(const std::string& name, const std::string& config_symbol) {
+  std::error_code ec;
+  if (fs::exists("/sys/module/" + name + "/initstate", ec)) return "loaded";
+  if (fs::exists("/sys/module/" + name, ec)) return "builtin";
+  if (in_modules_builtin(name)) return "builtin";
+  const std::string& cfg = kernel_config();
+  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=y\n") != std::string::npos) return "builtin";
+  if (kmod_findable(name)) return "available";
+  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=m\n") != std::string::npos) return "missing";
+  if (cfg.empty() && !fs::exists("/lib/modules/" + release(), ec)) return "unknown";
+  return "missing";
+}
+
+std::vector<KernelPiece> probe_kernel(const Config& cfg) {
+  std::vector<KernelPiece> out;
+  std::error_code ec;
+  out.push_back({"nf_conntrack", "connection tracking",
+                 fs::exists("/proc/sys/net/netfilter/nf_conntrack_max", ec) ? "loaded"
+                                                                           : module_state("nf_conntrack", "CONFIG_NF_CONNTRACK")});
+  bool pptp = cfg.pptp;
+  for (const auto& f : cfg.forwards) pptp = pptp || f.pptp_helper;
+  if (pptp)
+    for (const auto& k : kPptp) out.push_back({k.name, k.purpose, module_state(k.name, k.config)});
+  return out;
+}
+
+void load_module(const std::string& name, const std::string& hint) {
+  KmodCtx k;
+  if (!k.ctx) throw Error(ErrorKind::Kernel, name, "cannot initialise libkmod", hint);
+  kmod_list* list = nullptr;
+  int rc = kmod_module_new_from_lookup(k.ctx, name.c_str(), &list);
+  if (rc < 0 || !list)
+    throw Error(ErrorKind::Kernel, name, "kernel module not found for kernel " + release(), hint);
+  kmod_list* l;
+  int err = 0;
+  kmod_list_foreach(l, list) {
+    kmod_module* m = kmod_module_get_module(l);
+    int r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST, nullptr, nullptr, nullptr, nullptr);
+    if (r < 0 && !err) err = r;
+    kmod_module_unref(m);
+  }
+  kmod_module_unref_list(list);
+  if (err == KMOD_PROBE_APPLY_BLACKLIST)
+    throw Error(ErrorKind::Kernel, name, "kernel module is blacklisted", hint);
+  if (err < 0)
+    throw Error(ErrorKind::Kernel, name, std::string("cannot load kernel module: ") + std::strerror(-err), hint);
+}
+
+std::vector<KernelPiece> load_kernel_pieces(const Config& cfg) {
+  auto pieces = probe_kernel(cfg);
+  for (auto& p : pieces) {
+    if (p.state == "available") {
+      load_module(p.name, "needed for " + p.purpose);
+      p.state = "loaded";
+    } else if (p.state == "missing") {
+      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
+                  "install a kernel with it, or turn off what needs it in the config");
+    }
+  }
+  return pieces;
+}
+
+void enable_conntrack_timestamps() {
+  std::ofstream out("/proc/sys/net/netfilter/nf_conntrack_timestamp");
+  if (out) out << "1\n";
+}
+
+}  // namespace vpnpt

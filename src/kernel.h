@@ -1,0 +1,41 @@
+// kernel.h: which kernel pieces vpnpt needs, whether they are there, and
+// loading the modular ones.
+//
+// A piece is "loaded" (a module in /sys/module), "builtin" (modules.builtin
+// or the kernel config says =y), "available" (libkmod can load it),
+// "missing", or "unknown" (no way to tell: no modules tree and no config).
+// The ct helper itself is also proven by the dry-run transaction of apply
+// and check, which the kernel refuses when the helper does not exist.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace vpnpt {
+
+struct KernelPiece {
+  std::string name;     // module name, e.g. "nf_conntrack_pptp"
+  std::string purpose;  // what vpnpt uses it for
+  std::string state;    // loaded | builtin | available | missing | unknown
+};
+
+// The pieces `cfg` needs (the ESP module is reported by esp_mux, not here).
+std::vector<KernelPiece> probe_kernel(const Config& cfg);
+
+// Load modular pieces that are "available"; a "missing" piece is an
+// Error(Kernel) naming it. Returns the pieces with their new states.
+std::vector<KernelPiece> load_kernel_pieces(const Config& cfg);
+
+// modprobe through libkmod. Error(Kernel) when it cannot be found or loaded.
+void load_module(const std::string& name, const std::string& hint);
+
+// The state of one module by name (see the list above).
+std::string module_state(const std::string& name, const std::string& config_symbol);
+
+// Enable conntrack timestamps in this network namespace so that status can
+// show the age of each session (net.netfilter.nf_conntrack_timestamp).
+void enable_conntrack_timestamps();
+
+}  // namespace vpnpt

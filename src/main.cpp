@@ -1,0 +1,72 @@
+// main.cpp: parse the command line and dispatch; nothing else.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "apply.h"
+#include "error.h"
+#include "status.h"
+#include "version.h"
+
+namespace {
+
+int report(const vpnpt::Error& e) {
+  std::cerr << "vpnpt: error: " << e.what() << "\n";
+  if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+  return vpnpt::exit_code(e.kind());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vpnpt: VPN passthrough for Linux routers (PPTP, L2TP, IPsec) through nftables", "vpnpt"};
+  app.set_version_flag("--version", std::string("vpnpt ") + VPNPT_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Exit status: 0 ok, 1 internal error, 2 usage error, 3 config error,\n"
+      "4 kernel or runtime error, 5 another vpnpt holds the lock.\nSee vpnpt(8) and vpnpt.toml(5).");
+
+  vpnpt::Options opt;
+  opt.config_path = VPNPT_CONFIG_PATH;
+  app.add_option("-c,--config", opt.config_path, "Configuration file")->capture_default_str();
+  app.add_option("--rules-dir", opt.rules_dir, "Folder of the rule templates (default: the installed ones)");
+  app.add_flag("-v,--verbose", opt.verbose, "Say more");
+
+  auto* check = app.add_subcommand("check", "Validate the config and probe the kernel with a dry run; change nothing");
+  auto* show = app.add_subcommand("show", "Print the ruleset that apply would load");
+  auto* apply = app.add_subcommand("apply", "Replace table inet vpnpt with the config's ruleset, atomically");
+  bool dry_run = false;
+  apply->add_flag("-n,--dry-run", dry_run, "Have the kernel check the transaction, then abort it");
+  auto* status = app.add_subcommand("status", "Show the table, drift, kernel support, counters and live VPN sessions");
+  bool json = false;
+  status->add_flag("-j,--json", json, "Print JSON (schema in vpnpt(8))");
+  auto* remove = app.add_subcommand("remove", "Delete table inet vpnpt and nothing else");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return vpnpt::exit_code(vpnpt::ErrorKind::Usage);
+  }
+
+  try {
+    if (*check) vpnpt::run_check(opt, std::cout);
+    else if (*show) vpnpt::run_show(opt, std::cout);
+    else if (*apply) vpnpt::run_apply(opt, dry_run, std::cout);
+    else if (*status) vpnpt::run_status(opt, json, std::cout);
+    else if (*remove) vpnpt::run_remove(opt, std::cout);
+  } catch (const vpnpt::Error& e) {
+    return report(e);
+  } catch (const std::exception& e) {
+    std::cerr << "vpnpt: error: internal: " << e.what() << "\n";
+    return vpnpt::exit_code(vpnpt::ErrorKind::Internal);
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+// ruleset.h: Config → the nftables text of table inet vpnpt.
+//
+// The text comes from the templates in rules/ (one per concern: base, pptp,
+// l2tp, ipsec, forward); this file decides which apply and fills in their
+// variables. The table's comment carries a digest of the text, so status can
+// tell whether the live table was loaded from the current config.
+#pragma once
+
+#include <string>
+
+#include "config.h"
+
+namespace vpnpt {
+
+inline constexpr const char* kTableFamily = "inet";
+inline constexpr const char* kTableName = "vpnpt";
+
+struct Ruleset {
+  std::string text;    // the table, ready for libnftables
+  std::string digest;  // of `text` without its comment line (16 hex digits)
+};
+
+// Where the templates are: --rules-dir, else $VPNPT_RULES_DIR, else
+// <exe>/../share/vpnpt/rules, <exe>/rules (build tree), VPNPT_RULES_DIR.
+std::string find_rules_dir(const std::string& override_dir);
+
+Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir);
+
+// The digest recorded in a table comment written by render_ruleset, or "".
+std::string digest_from_comment(const std::string& comment);
+
+// 64-bit FNV-1a as 16 hex digits: to detect change, not to resist attack.
+std::string text_digest(const std::string& text);
+
+}  // namespace vpnpt

@@ -1,0 +1,45 @@
+// state.h: what vpnpt keeps between runs, in /run/vpnpt (a tmpfs: gone at
+// boot, like the table itself). Both files are per network namespace, keyed
+// by the namespace's inode, so routers in different namespaces (or a test lab
+// next to the host) never share a lock or a record.
+//
+//   lock-<netns>     held (flock) for the whole of apply and remove
+//   transaction-<netns>.nft  the last transaction, kept only when it failed
+//   applied-<netns>  the digests of the last apply: of the rendered text and
+//                    of the kernel's listing right after it
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace vpnpt {
+
+std::string run_dir();  // $VPNPT_RUN_DIR or /run/vpnpt
+// Where apply writes the transaction it loads (kept when the kernel refuses it).
+std::string transaction_file();
+
+// Holds the lock until destroyed. Error(Locked) when another vpnpt has it.
+class Lock {
+ public:
+  Lock();
+  ~Lock();
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+struct AppliedRecord {
+  std::string config_path;
+  std::string digest;          // of the rendered ruleset
+  std::string listing_digest;  // of the kernel's listing after apply
+  std::string esp_mode;        // effective ESP mode: mux, single, off
+  std::string esp_note;        // why, when it differs from the config
+};
+
+void save_applied(const AppliedRecord& rec);
+std::optional<AppliedRecord> load_applied();
+void forget_applied();
+
+}  // namespace vpnpt
