@@ -226,6 +226,7 @@ pptp_server_up() {
 		nobsdcomp
 		nodeflate
 		novj
+		noipv6
 		nodefaultroute
 		lcp-echo-interval 0
 		logfile /tmp/pppd-server.log
@@ -244,7 +245,7 @@ pptp_client_up() {
 	n "$h" sh -c "mkdir -p /run/pptp && mount -t tmpfs pptp-$i /run/pptp &&
 		exec pppd pty 'pptp $WAN_S --nolaunchpppd' name vm-h$i noauth nodetach \
 			refuse-pap refuse-chap refuse-mschap refuse-mschap-v2 refuse-eap \
-			nobsdcomp nodeflate novj nodefaultroute noipdefault lcp-echo-interval 0 \
+			nobsdcomp nodeflate novj noipv6 nodefaultroute noipdefault lcp-echo-interval 0 \
 			maxfail 1 debug logfile /tmp/pppd-h$i.log" > /tmp/pppd-h$i.out 2>&1 &
 	bg_pid $!
 }
