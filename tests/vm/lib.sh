@@ -262,3 +262,47 @@ pptp_show_logs() {
 	done
 	syslog_show 30
 }
+
+# mux_up ESP [TOML]: vpnpt applied on the router with [ipsec] esp = ESP (and
+# TOML appended to the config). Sets $CFG. Skips without controller/module.
+CFG=
+mux_up() {
+	need_vpnpt
+	if [ "$1" = mux ]; then run modprobe vpnpt_esp || fail "modprobe vpnpt_esp"; fi
+	CFG=$(vpnpt_config "$1" "${2:-}") || fail "config"
+	run vpnpt --config "$CFG" apply || fail "vpnpt apply (esp = $1)"
+}
+
+# The "esp" object of "vpnpt status --json".
+esp_status() { vpnpt --config "$CFG" status --json 2>/dev/null | jq -c '.esp'; }
+# Number of bound ESP mappings in vpnpt status.
+bound_count() {
+	vpnpt --config "$CFG" status --json 2>/dev/null |
+		jq '[.esp.mappings[]? | select((.state | ascii_downcase) == "bound")] | length'
+}
+bound_at_least() { [ "$(bound_count)" -ge "$1" ]; }
+# "spi_out spi_in state" of the bound mapping of LAN host address IP (hex SPIs).
+mapping_of() {
+	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r --arg h "$1" \
+		'.esp.mappings[]? | select(.host == $h and ((.state | ascii_downcase) == "bound"))
+		 | "\(.spi_out) \(.spi_in) \(.state)"' | while read -r o i s; do printf '0x%x 0x%x %s\n' "$o" "$i" "$s"; done
+}
+show_status() { echo "--- vpnpt status ---"; vpnpt --config "$CFG" status 2>&1 | sed 's/^/  /'; }
+
+# Crafted IKE (tests/vm/ike.py): the responder on the server.
+ike_responder_up() {
+	n $S /usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" respond > /tmp/ike-responder.log 2>&1 &
+	bg_pid $!
+	wait_for 10 sh -c "ip netns exec $S ss -Hlun 'sport = :500' | grep -q 500"
+}
+# ike_exchange --init-auth|--create [--then CMD] NS...
+ike_exchange() {
+	/usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" exchange --peer $WAN_S --state-dir /tmp "$@"
+}
+
+# No kernel oops/warning since the test started (guest-main clears dmesg).
+dmesg_clean() {
+	if dmesg | grep -E 'BUG:|Oops|WARNING:|general protection|RIP:|refcount_t'; then
+		return 1
+	fi
+}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# vm-timeout: 120
+# Control for t-mux-two: the same two tunnels with esp = "single" (plain
+# conntrack, no module). The first host's tunnel works; the second gets no
+# replies. If this passes both tunnels, t-mux-two proves nothing.
+. "$VPNPT_VM_TESTS/lib.sh"
+
+need_vpnpt
+lab_up 2 || fail "lab"
+esp_ready || fail "esp4/drbg"
+mux_up single
+tunnel_up 1 || fail "tunnel 1"
+tunnel_up 2 || fail "tunnel 2"
+got1=$(tunnel_ping 1 5)
+got2=$(tunnel_ping 2 5)
+log "esp = single: host 1 $got1/5, host 2 $got2/5"
+[ "${got1:-0}" -ge 4 ] || { show_status; fail "host 1 should work with esp = single (got $got1/5)"; }
+[ "${got2:-0}" -eq 0 ] || { show_status; fail "host 2 got replies with esp = single: the control case no longer fails"; }
+ok "control: esp = single carries one host's tunnel per peer, not two"
+exit 0
