@@ -1,0 +1,1282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * table.c: which LAN host an ESP packet belongs to, decided without guessing.
+ *
+ * ESP (RFC 4303) has no ports: the only demultiplexing field is the 32-bit
+ * SPI, and it is chosen by the *receiver* of each direction.  A NAT in front
+ * of two LAN hosts that talk to one peer R therefore sees:
+ *
+ *   H1 -> R  spi_out chosen by R (unique at R)
+ *   R  -> H1 spi_in  chosen by H1 (H2 may choose the same value!)
+ *
+ * Nothing in an ESP packet from R says which LAN host negotiated its SPI; the
+ * SA payloads that carried it are encrypted inside IKE.  What is visible is
+ * the IKE header: which host runs which IKE SA with R, and when a child-SA
+ * exchange (IKEv2 IKE_AUTH/CREATE_CHILD_SA, IKEv1 Quick Mode) is in flight.
+ *
+ * The rule (DESIGN.md explains it at length):
+ *   - a *bind window* per peer R belongs to at most one LAN host H at a time;
+ *     it opens when a child-SA exchange between H and R starts (or, with no
+ *     IKE seen, when H sends ESP on an SPI never seen before: "esp-first");
+ *   - an inbound SPI from R that is not bound yet is bound to the window's
+ *     owner, and to no one when no window is open (nothing is allocated);
+ *   - while H1 owns R's window, H2's child-SA request to/from R and H2's new
+ *     outbound ESP to R are held (bounded queue, timeout) until the window
+ *     closes, so R can never be answering two hosts' negotiations at once;
+ *   - inbound ESP is looked up by (R, SPI), never by SPI alone.
+ *
+ * Every (host, peer) pair gets its own conntrack zone; the hooks put each
+ * packet in its pair's zone and ordinary conntrack NAT does the rewriting.
+ */
+#include "table.h"
+
+#ifndef VPNPT_USERSPACE
+#include <linux/percpu.h>
+#include <linux/vmalloc.h>
+#define mux_big_alloc(sz)	kvzalloc((sz), GFP_KERNEL)
+#define mux_big_free(p)		kvfree(p)
+#else
+#define mux_big_alloc(sz)	calloc(1, (sz))
+#define mux_big_free(p)		free(p)
+#endif
+
+#define MS(s)	((u64)(s) * 1000)
+#define MUX_ORPHANS	256
+/* an exchange in flight keeps its window this many pending_timeouts */
+#define MUX_INFLIGHT_FACTOR	6
+
+struct mux_host {
+	struct hlist_node hnode;
+	struct list_head list;
+	__be32 addr;
+	u32 n_sa;
+	u32 n_pairs;
+};
+
+struct mux_peer {
+	struct hlist_node hnode;
+	struct list_head list;
+	__be32 addr;
+	u32 n_sa, n_ike, n_pairs;
+	/* bind window */
+	__be32 owner;		/* 0: closed */
+	u8 wreason;		/* VPNPT_ESP_REASON_IKE or _ESP_FIRST */
+	u32 want;		/* child SAs still expected in this window */
+	u64 wopen, deadline;
+	u64 contended_until;	/* no binds: a late exchange of another host */
+	bool installed;		/* the peer may be sending on the owner's new SA */
+	/* SPIs seen from this peer while unbound: they existed before any
+	 * window opened, so they are never a window owner's *new* SA */
+	u32 orphan[MUX_ORPHANS];
+	u16 orphan_next;
+	u64 last_seen;		/* kept idle_timeout after its last pair: orphans */
+	struct list_head held;	/* struct mux_held, oldest first */
+	u32 n_held;
+};
+
+struct mux_pair {
+	struct hlist_node hnode;
+	struct list_head list;
+	__be32 host, peer;
+	u16 zone;
+	u32 n_sa, n_ike;
+	u64 last_seen;
+	struct rcu_head rcu;
+};
+
+struct mux_sa {
+	struct hlist_node in_node;	/* hashed once spi_in is bound */
+	struct hlist_node out_node;	/* hashed once spi_out is seen */
+	struct list_head list;
+	struct mux_pair *pair;
+	u32 spi_out, spi_in;
+	u8 state, reason;
+	u64 created, bound_at, drain_start, last_seen;
+	atomic64_t pkts_out, pkts_in, bytes_out, bytes_in;
+	struct rcu_head rcu;
+};
+
+struct mux_ike {
+	struct hlist_node hnode;
+	struct list_head list;
+	struct mux_pair *pair;
+	u64 ispi, rspi;
+	u8 version, reason;
+	bool auth_seen;			/* IKEv2: first IKE_AUTH counted */
+	bool req_valid[2];		/* per direction (enum mux_dir) */
+	u32 req_msgid[2];		/* last child-SA request started */
+	u32 qm_msgid[2];		/* IKEv1: recent Quick Mode message IDs */
+	u64 created, last_seen;
+	u64 pkts_out, pkts_in, bytes_out, bytes_in;
+	struct rcu_head rcu;
+};
+
+/* ---------------------------------------------------------------- basics */
+
+void mux_params_default(struct mux_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->idle_timeout = 600;
+	p->pending_timeout = 5;
+	p->drain_timeout = 30;
+	p->max_per_host = 16;
+	p->max_per_peer = 256;
+	p->max_mappings = 4096;
+	p->hold_max = 16;
+	p->zone_base = 32768;
+	p->zone_count = 4096;
+	p->keep_ike_port = false;
+}
+
+void mux_count(struct mux *m, unsigned int c)
+{
+#ifdef VPNPT_USERSPACE
+	m->stats.c[c]++;
+#else
+	this_cpu_inc(m->stats->c[c]);
+#endif
+}
+
+u64 mux_counter(struct mux *m, unsigned int c)
+{
+#ifdef VPNPT_USERSPACE
+	return m->stats.c[c];
+#else
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu_ptr(m->stats, cpu)->c[c];
+	return sum;
+#endif
+}
+
+u32 mux_nr_sas(struct mux *m)
+{
+	return READ_ONCE(m->n_sa);
+}
+
+static u32 hash2(const struct mux *m, u32 a, u32 b, u32 kind)
+{
+	return jhash_3words(a, b, kind, m->seed) & (MUX_HASH_SIZE - 1);
+}
+
+static bool params_valid(const struct mux_params *p)
+{
+	return p->pending_timeout >= 1 && p->pending_timeout <= 600 &&
+	       p->idle_timeout >= p->pending_timeout && p->idle_timeout <= 7 * 86400 &&
+	       p->drain_timeout >= 1 && p->drain_timeout <= 3600 &&
+	       p->max_per_host >= 1 && p->max_per_peer >= 1 &&
+	       p->max_mappings >= 1 && p->max_mappings <= 1u << 20 &&
+	       p->hold_max <= 1024 &&
+	       p->zone_count >= 1 && p->zone_count <= MUX_ZONE_COUNT_MAX &&
+	       p->zone_base >= 1 && (u32)p->zone_base + p->zone_count <= 65536;
+}
+
+static void zones_reset(struct mux *m)
+{
+	u32 i;
+
+	m->zfree_head = 0;
+	m->zfree_len = m->p.zone_count;
+	m->zdirty_len = 0;
+	for (i = 0; i < m->p.zone_count; i++)
+		m->zfree[i] = i;
+}
+
+int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
+{
+	u32 i;
+
+	memset(m, 0, sizeof(*m));
+	if (!params_valid(p))
+		return -1;
+	mux_lock_init(&m->lock);
+	m->p = *p;
+	m->seed = seed;
+	for (i = 0; i < MUX_HASH_SIZE; i++) {
+		m->in_hash[i].first = NULL;
+		m->out_hash[i].first = NULL;
+		m->pair_hash[i].first = NULL;
+		m->peer_hash[i].first = NULL;
+		m->host_hash[i].first = NULL;
+		m->ike_hash[i].first = NULL;
+	}
+	INIT_LIST_HEAD(&m->sas);
+	INIT_LIST_HEAD(&m->ikes);
+	INIT_LIST_HEAD(&m->pairs);
+	INIT_LIST_HEAD(&m->peers);
+	INIT_LIST_HEAD(&m->hosts);
+	INIT_LIST_HEAD(&m->released);
+	INIT_LIST_HEAD(&m->expired);
+	m->zone_cap = MUX_ZONE_COUNT_MAX;
+	m->zfree = mux_big_alloc(sizeof(u16) * m->zone_cap);
+	m->zdirty = mux_big_alloc(sizeof(u16) * m->zone_cap);
+#ifndef VPNPT_USERSPACE
+	m->stats = alloc_percpu(struct mux_stats);
+	if (!m->stats)
+		goto err;
+#endif
+	if (!m->zfree || !m->zdirty)
+		goto err;
+	zones_reset(m);
+	return 0;
+err:
+	mux_big_free(m->zfree);
+	mux_big_free(m->zdirty);
+#ifndef VPNPT_USERSPACE
+	free_percpu(m->stats);
+#endif
+	return -1;
+}
+
+/* ------------------------------------------------------------- lookups */
+
+static struct mux_sa *in_lookup(struct mux *m, __be32 peer, u32 spi)
+{
+	struct mux_sa *sa;
+
+	hlist_for_each_entry_rcu(sa, &m->in_hash[hash2(m, peer, spi, 1)], in_node)
+		if (sa->spi_in == spi && READ_ONCE(sa->pair)->peer == peer)
+			return sa;
+	return NULL;
+}
+
+static struct mux_sa *out_lookup(struct mux *m, __be32 peer, u32 spi)
+{
+	struct mux_sa *sa;
+
+	hlist_for_each_entry_rcu(sa, &m->out_hash[hash2(m, peer, spi, 2)], out_node)
+		if (sa->spi_out == spi && READ_ONCE(sa->pair)->peer == peer)
+			return sa;
+	return NULL;
+}
+
+static struct mux_pair *pair_lookup(struct mux *m, __be32 host, __be32 peer)
+{
+	struct mux_pair *pr;
+
+	hlist_for_each_entry_rcu(pr, &m->pair_hash[hash2(m, host, peer, 3)], hnode)
+		if (pr->host == host && pr->peer == peer)
+			return pr;
+	return NULL;
+}
+
+static struct mux_peer *peer_lookup(struct mux *m, __be32 addr)
+{
+	struct mux_peer *pe;
+
+	hlist_for_each_entry_rcu(pe, &m->peer_hash[hash2(m, addr, 0, 4)], hnode)
+		if (pe->addr == addr)
+			return pe;
+	return NULL;
+}
+
+static struct mux_host *host_lookup(struct mux *m, __be32 addr)
+{
+	struct mux_host *ho;
+
+	hlist_for_each_entry_rcu(ho, &m->host_hash[hash2(m, addr, 0, 5)], hnode)
+		if (ho->addr == addr)
+			return ho;
+	return NULL;
+}
+
+static struct mux_ike *ike_lookup(struct mux *m, __be32 peer, u64 ispi)
+{
+	struct mux_ike *ik;
+
+	hlist_for_each_entry_rcu(ik, &m->ike_hash[hash2(m, peer, (u32)ispi ^ (u32)(ispi >> 32), 6)], hnode)
+		if (ik->ispi == ispi && ik->pair->peer == peer)
+			return ik;
+	return NULL;
+}
+
+/* ------------------------------------------------------- object lifecycle */
+
+static struct mux_peer *peer_get(struct mux *m, __be32 addr)
+{
+	struct mux_peer *pe = peer_lookup(m, addr);
+
+	if (pe)
+		return pe;
+	pe = mux_alloc(sizeof(*pe));
+	if (unlikely(!pe)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return NULL;
+	}
+	pe->addr = addr;
+	INIT_LIST_HEAD(&pe->held);
+	pe->last_seen = 0;
+	hlist_add_head_rcu(&pe->hnode, &m->peer_hash[hash2(m, addr, 0, 4)]);
+	list_add_tail(&pe->list, &m->peers);
+	return pe;
+}
+
+static struct mux_host *host_get(struct mux *m, __be32 addr)
+{
+	struct mux_host *ho = host_lookup(m, addr);
+
+	if (ho)
+		return ho;
+	ho = mux_alloc(sizeof(*ho));
+	if (unlikely(!ho)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return NULL;
+	}
+	ho->addr = addr;
+	hlist_add_head_rcu(&ho->hnode, &m->host_hash[hash2(m, addr, 0, 5)]);
+	list_add_tail(&ho->list, &m->hosts);
+	return ho;
+}
+
+/* pair_get - the (host, peer) pair and its zone, created on demand.
+ * Only called for traffic a LAN host solicited.  Caller holds m->lock. */
+static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
+{
+	struct mux_pair *pr = pair_lookup(m, host, peer);
+	struct mux_peer *pe;
+	struct mux_host *ho;
+
+	if (pr)
+		return pr;
+	if (unlikely(!m->zfree_len)) {
+		/* every zone is in use or waiting for its conntrack flush */
+		mux_count(m, VPNPT_ESP_C_ZONES_FULL);
+		return NULL;
+	}
+	pe = peer_get(m, peer);
+	ho = host_get(m, host);
+	if (!pe || !ho)
+		return NULL;
+	pe->last_seen = now;
+	pr = mux_alloc(sizeof(*pr));
+	if (unlikely(!pr)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return NULL;
+	}
+	pr->host = host;
+	pr->peer = peer;
+	pr->zone = m->p.zone_base + m->zfree[m->zfree_head];
+	m->zfree_head = (m->zfree_head + 1) % m->zone_cap;
+	m->zfree_len--;
+	pr->last_seen = now;
+	pe->n_pairs++;
+	ho->n_pairs++;
+	m->n_pairs++;
+	hlist_add_head_rcu(&pr->hnode, &m->pair_hash[hash2(m, host, peer, 3)]);
+	list_add_tail(&pr->list, &m->pairs);
+	return pr;
+}
+
+static void pair_free(struct mux *m, struct mux_pair *pr)
+{
+	struct mux_peer *pe = peer_lookup(m, pr->peer);
+	struct mux_host *ho = host_lookup(m, pr->host);
+
+	if (pe)
+		pe->n_pairs--;
+	if (ho)
+		ho->n_pairs--;
+	m->n_pairs--;
+	/* the zone may still hold conntrack entries: flush before reuse */
+	m->zdirty[m->zdirty_len++] = pr->zone - m->p.zone_base;
+	hlist_del_init_rcu(&pr->hnode);
+	list_del(&pr->list);
+	mux_free_rcu(pr, rcu);
+}
+
+static void sa_unhash(struct mux_sa *sa)
+{
+	hlist_del_init_rcu(&sa->in_node);
+	hlist_del_init_rcu(&sa->out_node);
+}
+
+static void orphan_note(struct mux_peer *pe, u32 spi);
+
+static void sa_free(struct mux *m, struct mux_sa *sa)
+{
+	struct mux_pair *pr = sa->pair;
+	struct mux_peer *pe = peer_lookup(m, pr->peer);
+	struct mux_host *ho = host_lookup(m, pr->host);
+
+	sa_unhash(sa);
+	list_del(&sa->list);
+	pr->n_sa--;
+	if (pe) {
+		pe->n_sa--;
+		/* a tombstone: if the peer speaks on it again, the SPI is not
+		 * a new SA of whichever host owns the window then */
+		orphan_note(pe, sa->spi_in);
+	}
+	if (ho)
+		ho->n_sa--;
+	m->n_sa--;
+	mux_free_rcu(sa, rcu);
+}
+
+/* sa_new - a mapping for @pr, if the quotas allow.  Caller holds m->lock. */
+static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 reason, u64 now)
+{
+	struct mux_peer *pe = peer_lookup(m, pr->peer);
+	struct mux_host *ho = host_lookup(m, pr->host);
+	struct mux_sa *sa;
+
+	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
+		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
+		return NULL;
+	}
+	if (unlikely(ho->n_sa >= m->p.max_per_host)) {
+		mux_count(m, VPNPT_ESP_C_QUOTA_HOST);
+		return NULL;
+	}
+	if (unlikely(pe->n_sa + pe->n_ike >= m->p.max_per_peer)) {
+		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
+		return NULL;
+	}
+	sa = mux_alloc(sizeof(*sa));
+	if (unlikely(!sa)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return NULL;
+	}
+	sa->pair = pr;
+	sa->state = state;
+	sa->reason = reason;
+	sa->created = now;
+	sa->last_seen = now;
+	pr->n_sa++;
+	pe->n_sa++;
+	ho->n_sa++;
+	m->n_sa++;
+	list_add_tail(&sa->list, &m->sas);
+	return sa;
+}
+
+static void sa_set_out(struct mux *m, struct mux_sa *sa, u32 spi)
+{
+	sa->spi_out = spi;
+	hlist_add_head_rcu(&sa->out_node, &m->out_hash[hash2(m, sa->pair->peer, spi, 2)]);
+}
+
+static void sa_set_in(struct mux *m, struct mux_sa *sa, u32 spi)
+{
+	sa->spi_in = spi;
+	hlist_add_head_rcu(&sa->in_node, &m->in_hash[hash2(m, sa->pair->peer, spi, 1)]);
+}
+
+static void ike_free(struct mux *m, struct mux_ike *ik)
+{
+	struct mux_pair *pr = ik->pair;
+	struct mux_peer *pe = peer_lookup(m, pr->peer);
+
+	hlist_del_init_rcu(&ik->hnode);
+	list_del(&ik->list);
+	pr->n_ike--;
+	if (pe)
+		pe->n_ike--;
+	m->n_ike--;
+	mux_free_rcu(ik, rcu);
+}
+
+/* ----------------------------------------------------------- bind window */
+
+static void held_move(struct mux *m, struct mux_peer *pe, struct mux_held *h, struct list_head *to)
+{
+	list_move_tail(&h->node, to);
+	pe->n_held--;
+	m->n_held--;
+}
+
+/* window_close - close @pe's window and hand it to the oldest held host:
+ * that host owns the window from now and its held packets are released. */
+static void window_close(struct mux *m, struct mux_peer *pe, u64 now)
+{
+	struct mux_held *h, *tmp;
+	__be32 next;
+
+	pe->owner = 0;
+	pe->want = 0;
+	pe->installed = false;
+	if (list_empty(&pe->held))
+		return;
+	h = list_first_entry(&pe->held, struct mux_held, node);
+	next = h->host;
+	pe->owner = next;
+	pe->wreason = h->reason;
+	/* an esp-first window expects the one SA its ESP belongs to; an IKE
+	 * window counts the exchanges as their (released) requests pass */
+	pe->want = h->reason == VPNPT_ESP_REASON_ESP_FIRST ? 1 : 0;
+	pe->installed = h->reason == VPNPT_ESP_REASON_ESP_FIRST;
+	pe->wopen = now;
+	pe->deadline = now + MS(m->p.pending_timeout);
+	mux_count(m, VPNPT_ESP_C_WINDOW_OPENED);
+	list_for_each_entry_safe(h, tmp, &pe->held, node) {
+		if (h->host != next)
+			continue;
+		held_move(m, pe, h, &m->released);
+		mux_count(m, VPNPT_ESP_C_RELEASED);
+	}
+}
+
+static void window_check(struct mux *m, struct mux_peer *pe, u64 now)
+{
+	if (pe->owner && now >= pe->deadline) {
+		mux_count(m, VPNPT_ESP_C_WINDOW_EXPIRED);
+		window_close(m, pe, now);
+	}
+}
+
+static void window_open(struct mux *m, struct mux_peer *pe, __be32 host, u8 reason, u64 now)
+{
+	pe->owner = host;
+	pe->wreason = reason;
+	pe->want = 0;
+	pe->installed = reason == VPNPT_ESP_REASON_ESP_FIRST;	/* manual keys */
+	pe->wopen = now;
+	pe->deadline = now + MS(m->p.pending_timeout);
+	mux_count(m, VPNPT_ESP_C_WINDOW_OPENED);
+}
+
+static bool orphan_seen(const struct mux_peer *pe, u32 spi)
+{
+	int i;
+
+	for (i = 0; i < MUX_ORPHANS; i++)
+		if (pe->orphan[i] == spi)
+			return true;
+	return false;
+}
+
+/* orphan_note - remember an unbound SPI of a peer a LAN host talks to
+ * (fixed array in the peer: unsolicited ESP still allocates nothing). */
+static void orphan_note(struct mux_peer *pe, u32 spi)
+{
+	if (!spi || orphan_seen(pe, spi))
+		return;
+	pe->orphan[pe->orphan_next] = spi;
+	pe->orphan_next = (pe->orphan_next + 1) % MUX_ORPHANS;
+}
+
+/* hold - keep a packet of @host until @pe's window is free for it. */
+static enum mux_verdict hold(struct mux *m, struct mux_peer *pe, __be32 host, u8 reason,
+			     u64 now, void *cookie, void *aux)
+{
+	struct mux_held *h;
+
+	if (!cookie || pe->n_held >= m->p.hold_max) {
+		mux_count(m, VPNPT_ESP_C_HOLD_FULL);
+		return MUX_DROP;
+	}
+	h = mux_alloc(sizeof(*h));
+	if (unlikely(!h)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return MUX_DROP;
+	}
+	h->host = host;
+	h->reason = reason;
+	/* the owner's window lasts at most pending_timeout: two are enough */
+	h->expires = now + 2 * MS(m->p.pending_timeout);
+	h->cookie = cookie;
+	h->aux = aux;
+	list_add_tail(&h->node, &pe->held);
+	pe->n_held++;
+	m->n_held++;
+	mux_count(m, VPNPT_ESP_C_HELD);
+	return MUX_HOLD;
+}
+
+/* ------------------------------------------------------------------- ESP */
+
+static void sa_account(struct mux_sa *sa, const struct mux_pkt *pkt, u64 now)
+{
+	if (pkt->dir == MUX_DIR_OUT) {
+		atomic64_inc(&sa->pkts_out);
+		atomic64_add(pkt->len, &sa->bytes_out);
+	} else {
+		atomic64_inc(&sa->pkts_in);
+		atomic64_add(pkt->len, &sa->bytes_in);
+	}
+	if (READ_ONCE(sa->last_seen) != now)
+		WRITE_ONCE(sa->last_seen, now);
+}
+
+/* esp_out_slow - @host sends ESP to @peer on an SPI not known for it.
+ * Caller holds m->lock. */
+static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u64 now,
+				     void *cookie, void *aux, u16 *zone)
+{
+	__be32 host = pkt->src, peer = pkt->dst;
+	struct mux_sa *sa, *other;
+	struct mux_pair *pr;
+	struct mux_peer *pe;
+
+	other = out_lookup(m, peer, pkt->spi);
+	if (other && other->pair->host == host) {	/* raced with another CPU */
+		sa_account(other, pkt, now);
+		*zone = other->pair->zone;
+		return MUX_ZONE;
+	}
+	pr = pair_get(m, host, peer, now);
+	if (!pr)
+		return MUX_DROP;	/* never let a LAN host's ESP fall into zone 0 */
+	WRITE_ONCE(pr->last_seen, now);
+	*zone = pr->zone;
+	if (unlikely(other)) {
+		/* The peer allocates its inbound SPIs: a second host using one
+		 * is misconfigured (or spoofing).  Its packets still go out in
+		 * its own zone; the SPI stays with the first host. */
+		mux_count(m, VPNPT_ESP_C_COLLISION_OUT);
+		return MUX_ZONE;
+	}
+
+	/* (a) the peer already started this SA: its inbound SPI is bound */
+	list_for_each_entry(sa, &m->sas, list) {
+		if (sa->pair == pr && !sa->spi_out && sa->state == VPNPT_ESP_STATE_BOUND) {
+			sa_set_out(m, sa, pkt->spi);
+			sa_account(sa, pkt, now);
+			mux_count(m, VPNPT_ESP_C_ESP_OUT_NEW_SPI);
+			return MUX_ZONE;
+		}
+	}
+
+	/* (b) a new SA: it needs the peer's window */
+	pe = peer_lookup(m, peer);
+	window_check(m, pe, now);
+	if (pe->owner && pe->owner != host)
+		return hold(m, pe, host, VPNPT_ESP_REASON_ESP_FIRST, now, cookie, aux);
+	sa = sa_new(m, pr, VPNPT_ESP_STATE_PENDING, VPNPT_ESP_REASON_ESP_FIRST, now);
+	if (!sa)
+		return MUX_DROP;	/* a quota: no window for an SA we cannot keep */
+	if (!pe->owner) {
+		window_open(m, pe, host, VPNPT_ESP_REASON_ESP_FIRST, now);
+		pe->want = 1;
+	}
+	sa->reason = pe->wreason;
+	sa_set_out(m, sa, pkt->spi);
+	sa_account(sa, pkt, now);
+	mux_count(m, VPNPT_ESP_C_ESP_OUT_NEW_SPI);
+	return MUX_ZONE;
+}
+
+/* esp_in_slow - ESP from @peer on an SPI not bound yet.  Never allocates
+ * anything unless @peer's window is open for a LAN host.  Caller holds lock. */
+static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u64 now, u16 *zone)
+{
+	__be32 peer = pkt->src;
+	struct mux_sa *sa, *found = NULL;
+	struct mux_pair *pr;
+	struct mux_peer *pe;
+	bool ambiguous = false;
+
+	sa = in_lookup(m, peer, pkt->spi);
+	if (sa) {				/* raced with another CPU */
+		sa_account(sa, pkt, now);
+		*zone = sa->pair->zone;
+		return MUX_ZONE;
+	}
+	pe = peer_lookup(m, peer);
+	if (!pe) {
+		mux_count(m, VPNPT_ESP_C_ESP_IN_UNKNOWN);	/* unsolicited */
+		return MUX_PASS;
+	}
+	window_check(m, pe, now);
+	pe->last_seen = now;
+	if (!pe->owner || !pe->want || !pe->installed) {
+		/* An SA whose negotiation we never saw, or a window whose
+		 * exchange has not reached the point where the peer installs
+		 * the SA: this SPI cannot be the owner's new SA. */
+		mux_count(m, VPNPT_ESP_C_ESP_IN_UNKNOWN);
+		orphan_note(pe, pkt->spi);
+		return MUX_PASS;
+	}
+	if (orphan_seen(pe, pkt->spi)) {
+		/* seen before this window could have produced it */
+		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
+		return MUX_PASS;
+	}
+	if (m->ops.local_spi && m->ops.local_spi(m->ops.ctx, pkt->dst, pkt->spi)) {
+		/* the router's own SA with this peer: not a LAN host's */
+		mux_count(m, VPNPT_ESP_C_BIND_LOCAL_SKIP);
+		return MUX_PASS;
+	}
+	pr = pair_get(m, pe->owner, peer, now);
+	if (!pr)
+		return MUX_DROP;
+
+	list_for_each_entry(sa, &m->sas, list) {
+		if (sa->pair->peer != peer || sa->spi_in || sa->state != VPNPT_ESP_STATE_PENDING)
+			continue;
+		if (sa->pair == pr) {
+			if (!found)
+				found = sa;	/* oldest pending SA of the owner */
+		} else {
+			ambiguous = true;	/* another host also waits for one */
+		}
+	}
+	if (ambiguous || now < pe->contended_until) {
+		/* Two hosts could own this SPI: another host's SA is still
+		 * unbound, or another host's exchange finished late, after its
+		 * window.  Refuse: a lost packet, never a cross-delivery. */
+		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
+		orphan_note(pe, pkt->spi);
+		return MUX_PASS;
+	}
+	if (!found) {
+		found = sa_new(m, pr, VPNPT_ESP_STATE_BOUND, pe->wreason, now);
+		if (!found)
+			return MUX_DROP;
+	}
+	found->state = VPNPT_ESP_STATE_BOUND;
+	found->reason = pe->wreason;
+	found->bound_at = now;
+	sa_set_in(m, found, pkt->spi);
+	sa_account(found, pkt, now);
+	mux_count(m, pe->wreason == VPNPT_ESP_REASON_IKE ?
+		  VPNPT_ESP_C_BIND_IKE : VPNPT_ESP_C_BIND_FALLBACK);
+
+	/* a rekey: SAs of this pair bound before this window start draining */
+	list_for_each_entry(sa, &m->sas, list) {
+		if (sa->pair == pr && sa != found && sa->state == VPNPT_ESP_STATE_BOUND &&
+		    sa->bound_at < pe->wopen) {
+			sa->state = VPNPT_ESP_STATE_DRAINING;
+			sa->drain_start = now;
+		}
+	}
+
+	if (pe->want <= 1)
+		window_close(m, pe, now);
+	else
+		pe->want--;
+	*zone = pr->zone;
+	return MUX_ZONE;
+}
+
+/* ------------------------------------------------------------------- IKE */
+
+/* ike_is_start - is this message the first of a child-SA exchange we have
+ * not admitted yet?  Retransmissions and later messages are not. */
+static bool ike_is_start(const struct mux_ike *ik, const struct mux_pkt *pkt)
+{
+	const struct ike_info *i = &pkt->ike;
+
+	if (!i->child)
+		return false;
+	if (i->version == 1)
+		return i->msgid != ik->qm_msgid[0] && i->msgid != ik->qm_msgid[1];
+	if (i->response)
+		return false;
+	if (i->exch == IKEV2_EXCH_AUTH)
+		return !ik->auth_seen;		/* EAP rounds: one child SA */
+	return !ik->req_valid[pkt->dir] || ik->req_msgid[pkt->dir] != i->msgid;
+}
+
+static void ike_admit(struct mux_ike *ik, const struct mux_pkt *pkt)
+{
+	const struct ike_info *i = &pkt->ike;
+
+	if (i->version == 1) {
+		ik->qm_msgid[1] = ik->qm_msgid[0];
+		ik->qm_msgid[0] = i->msgid;
+	} else if (i->exch == IKEV2_EXCH_AUTH) {
+		ik->auth_seen = true;
+	} else {
+		ik->req_valid[pkt->dir] = true;
+		ik->req_msgid[pkt->dir] = i->msgid;
+	}
+}
+
+/* ike_find_host - the IKE SA a message from @peer belongs to.  A message
+ * naming an IKE SA we never saw (the peer rekeyed the IKE SA and speaks
+ * first on the new one) is attributed only if one LAN host alone has IKE
+ * SAs with that peer. */
+static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u64 now)
+{
+	const struct ike_info *i = &pkt->ike;
+	__be32 host, peer;
+	struct mux_pair *pr, *only = NULL;
+	struct mux_peer *pe;
+	struct mux_ike *ik;
+	u8 reason;
+
+	if (pkt->dir == MUX_DIR_OUT) {
+		host = pkt->src;
+		peer = pkt->dst;
+	} else {
+		host = 0;
+		peer = pkt->src;
+	}
+	ik = ike_lookup(m, peer, i->ispi);
+	if (ik) {
+		if (host && ik->pair->host != host) {
+			/* two hosts chose the same 64-bit initiator SPI */
+			mux_count(m, VPNPT_ESP_C_IKE_COLLISION);
+			return NULL;
+		}
+		return ik;
+	}
+	if (host) {
+		reason = VPNPT_ESP_REASON_IKE_OUT;
+	} else {
+		pe = peer_lookup(m, peer);
+		if (!pe || !pe->n_ike) {
+			mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
+			return NULL;
+		}
+		list_for_each_entry(pr, &m->pairs, list) {
+			if (pr->peer != peer || !pr->n_ike)
+				continue;
+			if (only) {
+				mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
+				return NULL;
+			}
+			only = pr;
+		}
+		if (!only) {
+			mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
+			return NULL;
+		}
+		host = only->host;
+		reason = VPNPT_ESP_REASON_IKE_ONLY_HOST;
+	}
+	pr = pair_get(m, host, peer, now);
+	if (!pr)
+		return NULL;
+	pe = peer_lookup(m, peer);
+	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
+		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
+		return NULL;
+	}
+	if (unlikely(pe->n_sa + pe->n_ike >= m->p.max_per_peer)) {
+		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
+		return NULL;
+	}
+	ik = mux_alloc(sizeof(*ik));
+	if (unlikely(!ik)) {
+		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+		return NULL;
+	}
+	ik->pair = pr;
+	ik->ispi = i->ispi;
+	ik->version = i->version;
+	ik->reason = reason;
+	ik->created = now;
+	ik->last_seen = now;
+	pr->n_ike++;
+	pe->n_ike++;
+	m->n_ike++;
+	hlist_add_head_rcu(&ik->hnode,
+			   &m->ike_hash[hash2(m, peer, (u32)ik->ispi ^ (u32)(ik->ispi >> 32), 6)]);
+	list_add_tail(&ik->list, &m->ikes);
+	return ik;
+}
+
+static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 now,
+				 void *cookie, void *aux, u16 *zone)
+{
+	const struct ike_info *i = &pkt->ike;
+	struct mux_peer *pe;
+	struct mux_ike *ik;
+	__be32 host;
+
+	mux_count(m, pkt->dir == MUX_DIR_OUT ? VPNPT_ESP_C_IKE_OUT : VPNPT_ESP_C_IKE_IN);
+	ik = ike_attribute(m, pkt, now);
+	if (!ik)
+		return MUX_PASS;
+	host = ik->pair->host;
+	if (!ik->rspi && i->rspi)
+		ik->rspi = i->rspi;
+	ik->last_seen = now;
+	WRITE_ONCE(ik->pair->last_seen, now);
+	if (pkt->dir == MUX_DIR_OUT) {
+		ik->pkts_out++;
+		ik->bytes_out += pkt->len;
+	} else {
+		ik->pkts_in++;
+		ik->bytes_in += pkt->len;
+	}
+
+	if (i->child) {
+		pe = peer_lookup(m, ik->pair->peer);
+		window_check(m, pe, now);
+		if (ike_is_start(ik, pkt)) {
+			if (pe->owner && pe->owner != host)
+				return hold(m, pe, host, VPNPT_ESP_REASON_IKE, now, cookie, aux);
+			if (!pe->owner)
+				window_open(m, pe, host, VPNPT_ESP_REASON_IKE, now);
+			pe->wreason = VPNPT_ESP_REASON_IKE;
+			pe->want++;
+			/* until the answer comes the peer cannot send on it */
+			pe->installed = false;
+			pe->deadline = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
+			ike_admit(ik, pkt);
+			mux_count(m, VPNPT_ESP_C_CHILD_EXCHANGES);
+		} else if (pe->owner == host) {
+			/* IKEv2: the response; IKEv1: Quick Mode 2 or 3.  From
+			 * here the peer may send on the new SA. */
+			if (i->version == 1 || i->response) {
+				pe->installed = true;
+				pe->deadline = now + MS(m->p.pending_timeout);
+			} else {
+				pe->deadline = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
+			}
+			/* a held late message released: its SA is still to come */
+			if (!pe->want)
+				pe->want = 1;
+		} else if (pe->owner) {
+			/* A message of an exchange admitted earlier (or started
+			 * before we loaded) while another host owns the window.
+			 * From the host: hold it, the peer cannot install the SA
+			 * before it has the answer.  From the peer: it may have
+			 * installed an SA for this host already, so no unknown SPI
+			 * of this peer is bound until that settles. */
+			mux_count(m, VPNPT_ESP_C_WINDOW_CONFLICT);
+			if (pkt->dir == MUX_DIR_OUT)
+				return hold(m, pe, host, VPNPT_ESP_REASON_IKE, now, cookie, aux);
+			pe->contended_until = pe->deadline + MS(m->p.pending_timeout);
+		}
+	}
+	if (m->p.keep_ike_port && !pkt->natt) {
+		*zone = ik->pair->zone;
+		return MUX_ZONE;
+	}
+	return MUX_PASS;
+}
+
+/* ------------------------------------------------------------ ICMP errors */
+
+/* An ICMP error quoting ESP goes where the quoted packet came from. */
+static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, u16 *zone)
+{
+	struct mux_pair *pr = NULL;
+	struct mux_sa *sa;
+
+	if (pkt->dir == MUX_DIR_IN) {
+		/* e.g. a router on the path: quotes our (WAN -> peer, spi_out) */
+		sa = out_lookup(m, pkt->inner_dst, pkt->spi);
+		if (sa)
+			pr = READ_ONCE(sa->pair);
+	} else {
+		/* a LAN host: quotes (peer -> host, spi_in) */
+		sa = in_lookup(m, pkt->inner_src, pkt->spi);
+		if (sa && READ_ONCE(sa->pair)->host == pkt->src)
+			pr = READ_ONCE(sa->pair);
+	}
+	if (!pr) {
+		mux_count(m, VPNPT_ESP_C_ICMP_UNKNOWN);
+		return MUX_PASS;
+	}
+	mux_count(m, VPNPT_ESP_C_ICMP_MAPPED);
+	*zone = pr->zone;
+	return MUX_ZONE;
+}
+
+/* ------------------------------------------------------------- classify */
+
+/*
+ * mux_classify - the verdict for one packet.  Bound SAs are answered under
+ * RCU alone; the rest takes m->lock.  On MUX_HOLD the table keeps @cookie
+ * and @aux and hands them back through mux_take_released/expired.
+ */
+enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
+			      void *cookie, void *aux, u16 *zone)
+{
+	enum mux_verdict v;
+	struct mux_sa *sa;
+
+	switch (pkt->type) {
+	case MUX_PKT_ESP:
+		if (pkt->dir == MUX_DIR_OUT) {
+			mux_count(m, VPNPT_ESP_C_ESP_OUT);
+			sa = out_lookup(m, pkt->dst, pkt->spi);
+			if (likely(sa && READ_ONCE(sa->pair)->host == pkt->src)) {
+				sa_account(sa, pkt, now);
+				*zone = READ_ONCE(sa->pair)->zone;
+				return MUX_ZONE;
+			}
+		} else {
+			mux_count(m, VPNPT_ESP_C_ESP_IN);
+			sa = in_lookup(m, pkt->src, pkt->spi);
+			if (likely(sa)) {
+				sa_account(sa, pkt, now);
+				*zone = READ_ONCE(sa->pair)->zone;
+				return MUX_ZONE;
+			}
+		}
+		mux_lock(&m->lock);
+		if (pkt->dir == MUX_DIR_OUT)
+			v = esp_out_slow(m, pkt, now, cookie, aux, zone);
+		else
+			v = esp_in_slow(m, pkt, now, zone);
+		mux_unlock(&m->lock);
+		return v;
+	case MUX_PKT_IKE:
+		mux_lock(&m->lock);
+		v = ike_slow(m, pkt, now, cookie, aux, zone);
+		mux_unlock(&m->lock);
+		return v;
+	case MUX_PKT_ICMP_ESP:
+		return icmp_classify(m, pkt, zone);
+	}
+	return MUX_PASS;
+}
+
+/* ------------------------------------------------------------ expiry, gc */
+
+void mux_gc(struct mux *m, u64 now)
+{
+	struct mux_sa *sa, *sat;
+	struct mux_ike *ik, *ikt;
+	struct mux_pair *pr, *prt;
+	struct mux_peer *pe, *pet;
+	struct mux_host *ho, *hot;
+	struct mux_held *h, *ht;
+	u64 idle = MS(m->p.idle_timeout), pend = MS(m->p.pending_timeout);
+	u64 drain = MS(m->p.drain_timeout);
+
+	mux_lock(&m->lock);
+	list_for_each_entry_safe(sa, sat, &m->sas, list) {
+		u64 seen = READ_ONCE(sa->last_seen);
+
+		switch (sa->state) {
+		case VPNPT_ESP_STATE_PENDING:
+			/* the peer never answered on this SA */
+			if (now - sa->created >= pend && now - seen >= pend) {
+				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
+				sa_free(m, sa);
+			}
+			break;
+		case VPNPT_ESP_STATE_BOUND:
+			if (now - seen >= idle) {
+				mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
+				sa_free(m, sa);
+			}
+			break;
+		case VPNPT_ESP_STATE_DRAINING:
+			if (now - sa->drain_start < drain)
+				break;
+			if (now - seen < drain / 2) {
+				/* still carrying traffic: a parallel child SA,
+				 * not the one the rekey replaced */
+				sa->state = VPNPT_ESP_STATE_BOUND;
+				mux_count(m, VPNPT_ESP_C_DRAIN_REVIVED);
+			} else {
+				mux_count(m, VPNPT_ESP_C_DRAINED);
+				sa_free(m, sa);
+			}
+			break;
+		}
+	}
+	list_for_each_entry_safe(ik, ikt, &m->ikes, list) {
+		if (now - ik->last_seen >= idle) {
+			mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
+			ike_free(m, ik);
+		}
+	}
+	list_for_each_entry_safe(pe, pet, &m->peers, list) {
+		window_check(m, pe, now);
+		list_for_each_entry_safe(h, ht, &pe->held, node) {
+			if (now >= h->expires) {
+				held_move(m, pe, h, &m->expired);
+				mux_count(m, VPNPT_ESP_C_HOLD_EXPIRED);
+			}
+		}
+	}
+	list_for_each_entry_safe(pr, prt, &m->pairs, list) {
+		pe = peer_lookup(m, pr->peer);
+		if (pr->n_sa || pr->n_ike || now - READ_ONCE(pr->last_seen) < pend ||
+		    (pe && pe->owner == pr->host))
+			continue;
+		pair_free(m, pr);
+	}
+	list_for_each_entry_safe(pe, pet, &m->peers, list) {
+		if (pe->n_pairs || pe->owner || pe->n_held || now - pe->last_seen < idle)
+			continue;
+		hlist_del_init_rcu(&pe->hnode);
+		list_del(&pe->list);
+		mux_free_rcu(pe, rcu);
+	}
+	list_for_each_entry_safe(ho, hot, &m->hosts, list) {
+		if (ho->n_pairs)
+			continue;
+		hlist_del_init_rcu(&ho->hnode);
+		list_del(&ho->list);
+		mux_free_rcu(ho, rcu);
+	}
+	mux_unlock(&m->lock);
+}
+
+/* mux_flush - forget every mapping; held packets are dropped. */
+void mux_flush(struct mux *m, u64 now)
+{
+	u64 old = now - MS(m->p.pending_timeout) - 1;
+	struct mux_sa *sa, *sat;
+	struct mux_ike *ik, *ikt;
+	struct mux_held *h, *ht;
+	struct mux_pair *pr;
+	struct mux_peer *pe;
+
+	mux_lock(&m->lock);
+	list_for_each_entry_safe(sa, sat, &m->sas, list)
+		sa_free(m, sa);
+	list_for_each_entry_safe(ik, ikt, &m->ikes, list)
+		ike_free(m, ik);
+	list_for_each_entry(pe, &m->peers, list) {
+		pe->owner = 0;
+		pe->want = 0;
+		list_for_each_entry_safe(h, ht, &pe->held, node)
+			held_move(m, pe, h, &m->expired);
+	}
+	/* pairs, peers and hosts are unused now: let gc free them at once */
+	list_for_each_entry(pr, &m->pairs, list)
+		pr->last_seen = old;
+	mux_unlock(&m->lock);
+	mux_gc(m, now);
+}
+
+void mux_destroy(struct mux *m)
+{
+	struct mux_held *h, *ht;
+
+	mux_flush(m, (u64)-1 / 2);
+	/* the caller took released/expired before; whatever is left is freed */
+	list_for_each_entry_safe(h, ht, &m->released, node)
+		mux_free(h);
+	list_for_each_entry_safe(h, ht, &m->expired, node)
+		mux_free(h);
+	mux_big_free(m->zfree);
+	mux_big_free(m->zdirty);
+#ifndef VPNPT_USERSPACE
+	free_percpu(m->stats);
+#endif
+}
+
+void mux_take_released(struct mux *m, struct list_head *out)
+{
+	mux_lock(&m->lock);
+	list_splice_tail_init(&m->released, out);
+	mux_unlock(&m->lock);
+}
+
+void mux_take_expired(struct mux *m, struct list_head *out)
+{
+	mux_lock(&m->lock);
+	list_splice_tail_init(&m->expired, out);
+	mux_unlock(&m->lock);
+}
+
+u32 mux_zone_take_dirty(struct mux *m, u16 *zones, u32 max)
+{
+	u32 n, i;
+
+	mux_lock(&m->lock);
+	n = m->zdirty_len < max ? m->zdirty_len : max;
+	for (i = 0; i < n; i++)
+		zones[i] = m->p.zone_base + m->zdirty[m->zdirty_len - n + i];
+	m->zdirty_len -= n;
+	mux_unlock(&m->lock);
+	return n;
+}
+
+void mux_zone_release(struct mux *m, u16 zone)
+{
+	mux_lock(&m->lock);
+	/* zones taken before a zone_base change are simply forgotten */
+	if (zone >= m->p.zone_base && zone - m->p.zone_base < m->p.zone_count &&
+	    m->zfree_len < m->p.zone_count) {
+		m->zfree[(m->zfree_head + m->zfree_len) % m->zone_cap] = zone - m->p.zone_base;
+		m->zfree_len++;
+	}
+	mux_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------ parameters */
+
+int mux_params_set(struct mux *m, const struct mux_params *p)
+{
+	int ret = 0;
+
+	if (!params_valid(p))
+		return -1;
+	mux_lock(&m->lock);
+	if (p->zone_base != m->p.zone_base || p->zone_count != m->p.zone_count) {
+		/* zones are handed out by index: only change them when empty */
+		if (m->n_pairs || m->zdirty_len) {
+			ret = -2;
+			goto out;
+		}
+		m->p = *p;
+		zones_reset(m);
+	} else {
+		m->p = *p;
+	}
+out:
+	mux_unlock(&m->lock);
+	return ret;
+}
+
+void mux_params_get(struct mux *m, struct mux_params *p)
+{
+	mux_lock(&m->lock);
+	*p = m->p;
+	mux_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------------ dump */
+
+u32 mux_dump(struct mux *m, u32 start, u64 now,
+	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx)
+{
+	struct mux_view v;
+	struct mux_sa *sa;
+	struct mux_ike *ik;
+	u32 idx = 0;
+
+	mux_lock(&m->lock);
+	list_for_each_entry(sa, &m->sas, list) {
+		if (idx++ < start)
+			continue;
+		memset(&v, 0, sizeof(v));
+		v.kind = VPNPT_ESP_KIND_ESP;
+		v.state = sa->state;
+		v.reason = sa->reason;
+		v.host = sa->pair->host;
+		v.peer = sa->pair->peer;
+		v.zone = sa->pair->zone;
+		v.spi_out = sa->spi_out;
+		v.spi_in = sa->spi_in;
+		v.age_ms = now - sa->created;
+		v.idle_ms = now - READ_ONCE(sa->last_seen);
+		v.pkts_out = atomic64_read(&sa->pkts_out);
+		v.pkts_in = atomic64_read(&sa->pkts_in);
+		v.bytes_out = atomic64_read(&sa->bytes_out);
+		v.bytes_in = atomic64_read(&sa->bytes_in);
+		if (fn(ctx, &v))
+			goto out;
+	}
+	list_for_each_entry(ik, &m->ikes, list) {
+		if (idx++ < start)
+			continue;
+		memset(&v, 0, sizeof(v));
+		v.kind = VPNPT_ESP_KIND_IKE;
+		v.state = VPNPT_ESP_STATE_BOUND;
+		v.reason = ik->reason;
+		v.host = ik->pair->host;
+		v.peer = ik->pair->peer;
+		v.zone = ik->pair->zone;
+		v.ike_version = ik->version;
+		v.ispi = ik->ispi;
+		v.rspi = ik->rspi;
+		v.age_ms = now - ik->created;
+		v.idle_ms = now - ik->last_seen;
+		v.pkts_out = ik->pkts_out;
+		v.pkts_in = ik->pkts_in;
+		v.bytes_out = ik->bytes_out;
+		v.bytes_in = ik->bytes_in;
+		if (fn(ctx, &v))
+			goto out;
+	}
+	idx++;
+out:
+	mux_unlock(&m->lock);
+	return idx - 1;
+}

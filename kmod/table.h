@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * table.h: the ESP multiplexing tables and binding rules of vpnpt_esp.
+ *
+ * Pure logic, no sk_buff and no netfilter: the hooks (hooks.c) parse a packet
+ * into a struct mux_pkt, ask mux_classify() for a verdict, and act on it.
+ * The same file builds in user space (-DVPNPT_USERSPACE) for tests/kmod.
+ *
+ * Locking: one struct mux per network namespace.  Packets of a bound SA are
+ * classified under RCU only (lookups in in_hash/out_hash, per-cpu counters).
+ * Anything that changes state (a new SPI, an IKE message, gc, netlink) takes
+ * mux->lock (spin_lock_bh).  Objects are freed with kfree_rcu.
+ */
+#ifndef VPNPT_TABLE_H
+#define VPNPT_TABLE_H
+
+#include "compat.h"
+#include "ike.h"
+#include "uapi/vpnpt_esp.h"
+
+#define MUX_HASH_BITS		9
+#define MUX_HASH_SIZE		(1u << MUX_HASH_BITS)
+#define MUX_ZONE_COUNT_MAX	8192
+
+struct mux_params {
+	u32 idle_timeout;	/* s: idle bound SA / IKE SA removed */
+	u32 pending_timeout;	/* s: bind window, unbound outbound SPI, held packet / 2 */
+	u32 drain_timeout;	/* s: an SA replaced by a rekey keeps working */
+	u32 max_per_host;	/* ESP mappings per LAN host */
+	u32 max_per_peer;	/* ESP mappings (and IKE SAs) per remote peer */
+	u32 max_mappings;	/* ESP mappings (and IKE SAs) in all */
+	u32 hold_max;		/* packets held per peer while another host binds */
+	u32 wan_ifindex;	/* read by hooks.c only */
+	u16 zone_base;		/* conntrack zones zone_base .. zone_base+zone_count-1 */
+	u16 zone_count;
+	bool keep_ike_port;	/* classify UDP 500 into the pair's zone too */
+};
+
+void mux_params_default(struct mux_params *p);
+
+enum mux_verdict {
+	MUX_PASS,		/* not ours: leave the packet alone (zone 0) */
+	MUX_ZONE,		/* set conntrack zone *zone */
+	MUX_HOLD,		/* stored (cookie) until another host's bind completes */
+	MUX_DROP,		/* quota, table full, or hold queue full */
+};
+
+enum mux_pkt_type { MUX_PKT_ESP, MUX_PKT_IKE, MUX_PKT_ICMP_ESP };
+
+enum mux_dir {
+	MUX_DIR_OUT,		/* from a LAN host to a non-local address */
+	MUX_DIR_IN,		/* to a local address (from a remote peer) */
+};
+
+struct mux_pkt {
+	u8 type;		/* enum mux_pkt_type */
+	u8 dir;			/* enum mux_dir */
+	bool natt;		/* IKE seen on UDP 4500: observe only */
+	__be32 src, dst;
+	u32 spi;		/* ESP, or the ESP header quoted by an ICMP error */
+	__be32 inner_src;	/* ICMP error: quoted IP header */
+	__be32 inner_dst;
+	struct ike_info ike;	/* IKE */
+	u32 len;
+};
+
+/* A packet held while another host's bind window is open. */
+struct mux_held {
+	struct list_head node;
+	__be32 host;
+	u8 reason;		/* window reason the host gets when its turn comes */
+	u64 expires;
+	void *cookie;		/* owned by the caller: the sk_buff in the kernel */
+	void *aux;
+};
+
+struct mux_ops {
+	/* The router itself has an inbound SA (daddr, spi): never bind it. */
+	bool (*local_spi)(void *ctx, __be32 daddr, u32 spi);
+	void *ctx;
+};
+
+struct mux_stats {
+	u64 c[VPNPT_ESP_C_NUM];
+};
+
+struct mux {
+	mux_lock_t lock;
+	struct mux_params p;
+	struct mux_ops ops;
+	u32 seed;
+	struct hlist_head in_hash[MUX_HASH_SIZE];	/* (peer, spi_in) -> sa, RCU */
+	struct hlist_head out_hash[MUX_HASH_SIZE];	/* (peer, spi_out) -> sa, RCU */
+	struct hlist_head pair_hash[MUX_HASH_SIZE];	/* (host, peer) -> pair */
+	struct hlist_head peer_hash[MUX_HASH_SIZE];
+	struct hlist_head host_hash[MUX_HASH_SIZE];
+	struct hlist_head ike_hash[MUX_HASH_SIZE];	/* (peer, ispi) -> ike */
+	struct list_head sas, ikes, pairs, peers, hosts;
+	struct list_head released;	/* held packets to re-inject */
+	struct list_head expired;	/* held packets to drop */
+	u32 n_sa, n_ike, n_pairs, n_held;
+	/* zone allocator: FIFO of free zone indexes; freed zones go to
+	 * dirty[] first so the caller can flush conntrack before reuse */
+	u16 *zfree, *zdirty;
+	u32 zfree_head, zfree_len, zdirty_len, zone_cap;
+#ifdef VPNPT_USERSPACE
+	struct mux_stats stats;
+#else
+	struct mux_stats __percpu *stats;
+#endif
+};
+
+/* One mapping as dumped to user space. */
+struct mux_view {
+	u8 kind;		/* enum vpnpt_esp_kind */
+	u8 state;		/* enum vpnpt_esp_state (ESP) */
+	u8 reason;		/* enum vpnpt_esp_reason */
+	u8 ike_version;
+	__be32 host, peer;
+	u32 spi_out, spi_in;
+	u16 zone;
+	u64 age_ms, idle_ms;
+	u64 pkts_out, pkts_in, bytes_out, bytes_in;
+	u64 ispi, rspi;
+};
+
+int mux_init(struct mux *m, const struct mux_params *p, u32 seed);
+void mux_destroy(struct mux *m);	/* caller drains released/expired first */
+int mux_params_set(struct mux *m, const struct mux_params *p);
+void mux_params_get(struct mux *m, struct mux_params *p);
+
+enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
+			      void *cookie, void *aux, u16 *zone);
+void mux_gc(struct mux *m, u64 now);
+void mux_flush(struct mux *m, u64 now);
+
+/* Held packets whose turn came (released) or whose time ran out (expired). */
+void mux_take_released(struct mux *m, struct list_head *out);
+void mux_take_expired(struct mux *m, struct list_head *out);
+static inline void mux_held_free(struct mux_held *h) { mux_free(h); }
+
+/* Zones of freed pairs: flush conntrack in them, then release for reuse. */
+u32 mux_zone_take_dirty(struct mux *m, u16 *zones, u32 max);
+void mux_zone_release(struct mux *m, u16 zone);
+
+/* Calls @fn for every mapping from index @start on, under the lock, until
+ * it returns non-zero; returns the index of the first mapping not taken. */
+u32 mux_dump(struct mux *m, u32 start, u64 now,
+	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx);
+
+void mux_count(struct mux *m, unsigned int c);
+u64 mux_counter(struct mux *m, unsigned int c);
+u32 mux_nr_sas(struct mux *m);
+
+#endif /* VPNPT_TABLE_H */

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * vpnpt_esp.h: the generic netlink interface of the vpnpt_esp module.
+ *
+ * Shared, unchanged, by the module (kmod/netlink.c) and the controller
+ * (src/esp_mux.cpp).  Family "vpnpt_esp", version VPNPT_ESP_GENL_VERSION.
+ *
+ *   VPNPT_ESP_CMD_GET_MAPPINGS  dump: one message per mapping (flat attributes)
+ *   VPNPT_ESP_CMD_GET_COUNTERS  do:   one message, VPNPT_ESP_A_COUNTERS nest
+ *   VPNPT_ESP_CMD_GET_PARAMS    do:   one message with every parameter
+ *   VPNPT_ESP_CMD_SET_PARAMS    do:   CAP_NET_ADMIN in the netns; any subset
+ *   VPNPT_ESP_CMD_FLUSH         do:   CAP_NET_ADMIN in the netns; forget all
+ *
+ * Addresses are IPv4 in network byte order (u32); SPIs are in host byte order
+ * (what `ip xfrm state` prints); times are milliseconds; u64 use the PAD attr.
+ */
+#ifndef _UAPI_VPNPT_ESP_H
+#define _UAPI_VPNPT_ESP_H
+
+#define VPNPT_ESP_GENL_NAME	"vpnpt_esp"
+#define VPNPT_ESP_GENL_VERSION	1
+
+enum vpnpt_esp_cmd {
+	VPNPT_ESP_CMD_UNSPEC,
+	VPNPT_ESP_CMD_GET_MAPPINGS,
+	VPNPT_ESP_CMD_GET_COUNTERS,
+	VPNPT_ESP_CMD_GET_PARAMS,
+	VPNPT_ESP_CMD_SET_PARAMS,
+	VPNPT_ESP_CMD_FLUSH,
+	__VPNPT_ESP_CMD_MAX
+};
+#define VPNPT_ESP_CMD_MAX (__VPNPT_ESP_CMD_MAX - 1)
+
+enum vpnpt_esp_attr {
+	VPNPT_ESP_A_UNSPEC,
+	VPNPT_ESP_A_PAD,
+	/* mapping (one per GET_MAPPINGS message) */
+	VPNPT_ESP_A_KIND,		/* u8: enum vpnpt_esp_kind */
+	VPNPT_ESP_A_HOST,		/* u32 (be): LAN host */
+	VPNPT_ESP_A_PEER,		/* u32 (be): remote peer */
+	VPNPT_ESP_A_SPI_OUT,		/* u32: SPI of host->peer ESP (0: not seen yet) */
+	VPNPT_ESP_A_SPI_IN,		/* u32: SPI of peer->host ESP (0: not bound yet) */
+	VPNPT_ESP_A_STATE,		/* u8: enum vpnpt_esp_state */
+	VPNPT_ESP_A_REASON,		/* u8: enum vpnpt_esp_reason */
+	VPNPT_ESP_A_ZONE,		/* u16: conntrack zone of (host, peer) */
+	VPNPT_ESP_A_AGE_MS,		/* u64 */
+	VPNPT_ESP_A_IDLE_MS,		/* u64: since the last packet */
+	VPNPT_ESP_A_PKTS_OUT,		/* u64 */
+	VPNPT_ESP_A_PKTS_IN,		/* u64 */
+	VPNPT_ESP_A_BYTES_OUT,		/* u64 */
+	VPNPT_ESP_A_BYTES_IN,		/* u64 */
+	VPNPT_ESP_A_IKE_ISPI,		/* u64: IKE initiator SPI / cookie (kind IKE) */
+	VPNPT_ESP_A_IKE_RSPI,		/* u64: IKE responder SPI / cookie (kind IKE) */
+	VPNPT_ESP_A_IKE_VERSION,	/* u8: 1 or 2 (kind IKE) */
+	/* counters (GET_COUNTERS): nest of u64, attr type = enum vpnpt_esp_counter + 1 */
+	VPNPT_ESP_A_COUNTERS,
+	/* parameters (GET_PARAMS / SET_PARAMS) */
+	VPNPT_ESP_A_IDLE_TIMEOUT,	/* u32 seconds */
+	VPNPT_ESP_A_PENDING_TIMEOUT,	/* u32 seconds */
+	VPNPT_ESP_A_DRAIN_TIMEOUT,	/* u32 seconds */
+	VPNPT_ESP_A_MAX_PER_HOST,	/* u32 */
+	VPNPT_ESP_A_MAX_PER_PEER,	/* u32 */
+	VPNPT_ESP_A_MAX_MAPPINGS,	/* u32 */
+	VPNPT_ESP_A_KEEP_IKE_PORT,	/* u8 0/1 */
+	VPNPT_ESP_A_ZONE_BASE,		/* u16: first conntrack zone the module uses */
+	VPNPT_ESP_A_ZONE_COUNT,		/* u16: number of zones (= max (host, peer) pairs) */
+	VPNPT_ESP_A_HOLD_MAX,		/* u32: packets held per peer while serialising */
+	VPNPT_ESP_A_WAN_IFINDEX,	/* u32: 0 = any; else peer traffic only from it */
+	__VPNPT_ESP_A_MAX
+};
+#define VPNPT_ESP_A_MAX (__VPNPT_ESP_A_MAX - 1)
+
+enum vpnpt_esp_kind {
+	VPNPT_ESP_KIND_ESP = 1,		/* an ESP SA pair */
+	VPNPT_ESP_KIND_IKE = 2,		/* an IKE SA seen on UDP 500/4500 */
+};
+
+enum vpnpt_esp_state {
+	VPNPT_ESP_STATE_PENDING = 1,	/* outbound SPI seen, inbound not bound yet */
+	VPNPT_ESP_STATE_BOUND = 2,	/* inbound SPI bound to the host */
+	VPNPT_ESP_STATE_DRAINING = 3,	/* replaced by a newer SA of the same pair */
+};
+
+enum vpnpt_esp_reason {
+	VPNPT_ESP_REASON_NONE = 0,
+	VPNPT_ESP_REASON_IKE = 1,	/* bound in a window opened by a child-SA exchange */
+	VPNPT_ESP_REASON_ESP_FIRST = 2,	/* no IKE seen: window opened by the host's new SPI */
+	VPNPT_ESP_REASON_IKE_OUT = 3,	/* IKE SA learned from the host's own message */
+	VPNPT_ESP_REASON_IKE_ONLY_HOST = 4, /* IKE SA: the only host with IKE to the peer */
+};
+
+/* Counter names as the controller prints them; X(ENUM, "name"). */
+#define VPNPT_ESP_COUNTERS(X)					\
+	X(ESP_OUT, "esp_out")					\
+	X(ESP_IN, "esp_in")					\
+	X(ESP_IN_UNKNOWN, "esp_in_unknown")			\
+	X(ESP_OUT_NEW_SPI, "esp_out_new_spi")			\
+	X(BIND_IKE, "bind_ike")					\
+	X(BIND_FALLBACK, "bind_fallback")			\
+	X(BIND_AMBIGUOUS, "bind_ambiguous")			\
+	X(BIND_LOCAL_SKIP, "bind_local_skip")			\
+	X(COLLISION_OUT, "collision_out")			\
+	X(HELD, "held")						\
+	X(RELEASED, "released")					\
+	X(HOLD_FULL, "hold_full")				\
+	X(HOLD_EXPIRED, "hold_expired")				\
+	X(QUOTA_HOST, "quota_host")				\
+	X(QUOTA_PEER, "quota_peer")				\
+	X(TABLE_FULL, "table_full")				\
+	X(ZONES_FULL, "zones_full")				\
+	X(ALLOC_FAIL, "alloc_fail")				\
+	X(IKE_OUT, "ike_out")					\
+	X(IKE_IN, "ike_in")					\
+	X(IKE_UNKNOWN, "ike_unknown")				\
+	X(IKE_COLLISION, "ike_collision")			\
+	X(IKE_BAD, "ike_bad")					\
+	X(CHILD_EXCHANGES, "child_exchanges")			\
+	X(WINDOW_OPENED, "window_opened")			\
+	X(WINDOW_EXPIRED, "window_expired")			\
+	X(WINDOW_CONFLICT, "window_conflict")			\
+	X(DRAINED, "drained")					\
+	X(DRAIN_REVIVED, "drain_revived")			\
+	X(EXPIRED_IDLE, "expired_idle")				\
+	X(EXPIRED_PENDING, "expired_pending")			\
+	X(ICMP_MAPPED, "icmp_mapped")				\
+	X(ICMP_UNKNOWN, "icmp_unknown")				\
+	X(FRAGMENT_PASSED, "fragment_passed")			\
+	X(ZONE_FLUSHES, "zone_flushes")
+
+#define VPNPT_ESP_COUNTER_ENUM(e, s) VPNPT_ESP_C_##e,
+enum vpnpt_esp_counter {
+	VPNPT_ESP_COUNTERS(VPNPT_ESP_COUNTER_ENUM)
+	VPNPT_ESP_C_NUM
+};
+#undef VPNPT_ESP_COUNTER_ENUM
+
+#endif /* _UAPI_VPNPT_ESP_H */

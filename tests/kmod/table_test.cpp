@@ -1,0 +1,468 @@
+// table_test.cpp: one behaviour of the vpnpt_esp binding rules per test.
+//
+//   H1 192.168.1.11 --+                          +-- R  198.51.100.7
+//                      >-- router (WAN 203.0.113.1)
+//   H2 192.168.1.12 --+                          +-- R2 198.51.100.8
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+using namespace kmodtest;
+
+namespace {
+
+const uint32_t H1 = ip("192.168.1.11"), H2 = ip("192.168.1.12"), H3 = ip("192.168.1.13");
+const uint32_t R = ip("198.51.100.7"), R2 = ip("198.51.100.8");
+
+// IKEv2 IKE_AUTH request from the host (initiator), msgid 1.
+struct ike_info auth_req(uint64_t ispi) { return ike_hdr(2, IKEV2_EXCH_AUTH, ispi, 0x99, 1, false); }
+struct ike_info auth_resp(uint64_t ispi) { return ike_hdr(2, IKEV2_EXCH_AUTH, ispi, 0x99, 1, true); }
+struct ike_info sa_init(uint64_t ispi) { return ike_hdr(2, IKEV2_EXCH_SA_INIT, ispi, 0, 0, false); }
+struct ike_info child_req(uint64_t ispi, uint32_t msgid) {
+  return ike_hdr(2, IKEV2_EXCH_CREATE_CHILD, ispi, 0x99, msgid, false);
+}
+
+TEST(Esp, ManualKeysSingleHostBindsByFirstSpi) {
+  Mux mx;
+  Result o = mx.esp_out(H1, R, 0x1000);
+  ASSERT_EQ(o.v, MUX_ZONE);
+  Result i = mx.esp_in(R, 0x2000);
+  ASSERT_EQ(i.v, MUX_ZONE);
+  EXPECT_EQ(i.zone, o.zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_FALLBACK), 1u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_IKE), 0u);
+  auto d = mx.dump();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].state, VPNPT_ESP_STATE_BOUND);
+  EXPECT_EQ(d[0].reason, VPNPT_ESP_REASON_ESP_FIRST);
+  EXPECT_EQ(d[0].spi_out, 0x1000u);
+  EXPECT_EQ(d[0].spi_in, 0x2000u);
+  EXPECT_EQ(d[0].pkts_out, 1u);
+  EXPECT_EQ(d[0].pkts_in, 1u);
+  // bound: further packets take the RCU path and stay in the zone
+  EXPECT_EQ(mx.esp_in(R, 0x2000).zone, o.zone);
+  EXPECT_EQ(mx.esp_out(H1, R, 0x1000).zone, o.zone);
+}
+
+TEST(Esp, UnsolicitedInboundNeverAllocates) {
+  Mux mx;
+  for (uint32_t s = 1; s <= 20000; s++) {
+    Result r = mx.esp_in(ip("198.51.100.200") + (s << 24), s);
+    ASSERT_EQ(r.v, MUX_PASS);
+  }
+  EXPECT_EQ(mx.sas(), 0u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_ESP_IN_UNKNOWN), 20000u);
+  EXPECT_TRUE(mx.dump().empty());
+  // a peer a host talks to, but no window open: still nothing allocated
+  mx.esp_out(H1, R, 0x1000);
+  mx.esp_in(R, 0x2000);  // binds (window open)
+  uint32_t before = mx.sas();
+  for (uint32_t s = 0x3000; s < 0x3100; s++) EXPECT_EQ(mx.esp_in(R, s).v, MUX_PASS);
+  EXPECT_EQ(mx.sas(), before);
+}
+
+TEST(Esp, InboundKeyedByPeerAndSpiNotSpiAlone) {
+  Mux mx;
+  Result a = mx.esp_out(H1, R, 0x1000);
+  mx.esp_in(R, 0x4242);
+  mx.advance(6000);
+  Result b = mx.esp_out(H2, R2, 0x1000);
+  Result bi = mx.esp_in(R2, 0x4242);  // same SPI, other peer
+  ASSERT_EQ(bi.v, MUX_ZONE);
+  EXPECT_EQ(bi.zone, b.zone);
+  EXPECT_NE(a.zone, b.zone);
+  EXPECT_EQ(mx.esp_in(R, 0x4242).zone, a.zone);
+}
+
+// Two hosts negotiate with one peer at the same moment: the later is held
+// until the earlier host's SA is bound, then released; no cross-delivery.
+TEST(Ike, ConcurrentNegotiationsAreSerialised) {
+  Mux mx;
+  int c1 = 1, c2 = 2;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H2, R, sa_init(0xb2));
+  EXPECT_EQ(mx.ike_out(H1, R, auth_req(0xa1), &c1).v, MUX_PASS);
+  EXPECT_EQ(mx.ike_out(H2, R, auth_req(0xb2), &c2).v, MUX_HOLD);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_HELD), 1u);
+  EXPECT_EQ(mx.ike_in(R, auth_resp(0xa1)).v, MUX_PASS);
+  // R's first ESP on H1's new SA binds to H1 and closes H1's window
+  Result z1 = mx.esp_in(R, 0x5001);
+  ASSERT_EQ(z1.v, MUX_ZONE);
+  std::vector<void*> rel;
+  mx.take_released(rel);
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(rel[0], &c2);
+  // re-injected: H2's request passes now, H2 owns the window
+  EXPECT_EQ(mx.ike_out(H2, R, auth_req(0xb2), &c2).v, MUX_PASS);
+  mx.ike_in(R, auth_resp(0xb2));
+  Result z2 = mx.esp_in(R, 0x6002);
+  ASSERT_EQ(z2.v, MUX_ZONE);
+  EXPECT_NE(z1.zone, z2.zone);
+  EXPECT_EQ(mx.esp_out(H1, R, 0x1001).zone, z1.zone);
+  EXPECT_EQ(mx.esp_out(H2, R, 0x1002).zone, z2.zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_IKE), 2u);
+  for (auto& v : mx.dump())
+    if (v.kind == VPNPT_ESP_KIND_ESP) {
+      EXPECT_EQ(v.state, VPNPT_ESP_STATE_BOUND);
+      EXPECT_EQ(v.reason, VPNPT_ESP_REASON_IKE);
+    }
+}
+
+// The feature-off case: without serialisation (H2's request let through)
+// the same sequence would bind H2's SPI to H1.  Proves the test above can fail.
+TEST(Ike, WithoutHoldTheSecondSpiWouldGoToTheFirstHost) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.ike_in(R, auth_resp(0xa1));
+  Result h1 = mx.esp_out(H1, R, 0x1001);
+  // R answered H2 too (H2's request was not seen): its SPI arrives first
+  Result wrong = mx.esp_in(R, 0x6002);
+  ASSERT_EQ(wrong.v, MUX_ZONE);
+  EXPECT_EQ(wrong.zone, h1.zone) << "an unseen negotiation cannot be told apart";
+}
+
+TEST(Ike, WindowExpiryHandsOverToTheHeldHost) {
+  Mux mx;
+  int c2 = 2;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H2, R, sa_init(0xb2));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  EXPECT_EQ(mx.ike_out(H2, R, auth_req(0xb2), &c2).v, MUX_HOLD);
+  // an exchange in flight keeps the window 6 x pending_timeout
+  mx.advance(29999);
+  std::vector<void*> rel;
+  mx.take_released(rel);
+  EXPECT_TRUE(rel.empty());
+  mx.advance(1);  // H1's negotiation failed: its window expires
+  mx.take_released(rel);
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_WINDOW_EXPIRED), 1u);
+  EXPECT_EQ(mx.ike_out(H2, R, auth_req(0xb2), &c2).v, MUX_PASS);
+  EXPECT_EQ(mx.esp_in(R, 0x6002).v, MUX_PASS) << "no answer yet: R cannot send on it";
+  mx.ike_in(R, auth_resp(0xb2));
+  Result in = mx.esp_in(R, 0x6003);
+  EXPECT_EQ(in.zone, mx.esp_out(H2, R, 0x1002).zone);
+}
+
+TEST(Ike, HeldPacketsExpireAndTheQueueIsBounded) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.hold_max = 2;
+  Mux mx(&p);
+  int c[4];
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  EXPECT_EQ(mx.esp_out(H2, R, 0x2, &c[0]).v, MUX_HOLD);
+  EXPECT_EQ(mx.esp_out(H2, R, 0x2, &c[1]).v, MUX_HOLD);
+  EXPECT_EQ(mx.esp_out(H3, R, 0x3, &c[2]).v, MUX_DROP);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_HOLD_FULL), 1u);
+  // H1 keeps its window alive (EAP rounds) past H2's hold deadline
+  for (int i = 0; i < 11; i++) {
+    mx.advance(1000);
+    mx.ike_out(H1, R, auth_req(0xa1));
+  }
+  std::vector<void*> exp;
+  mx.take_expired(exp);
+  EXPECT_EQ(exp.size(), 2u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_HOLD_EXPIRED), 2u);
+}
+
+TEST(Ike, PeerInitiatedChildSaOpensTheHostsWindow) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.ike_in(R, auth_resp(0xa1));
+  Result z = mx.esp_in(R, 0x5001);
+  mx.advance(10000);
+  // R rekeys: CREATE_CHILD_SA request from R (R's own message IDs)
+  EXPECT_EQ(mx.ike_in(R, child_req(0xa1, 0)).v, MUX_PASS);
+  struct ike_info resp = child_req(0xa1, 0);
+  resp.response = true;
+  EXPECT_EQ(mx.ike_out(H1, R, resp).v, MUX_PASS);  // H1 answers: R installs
+  EXPECT_EQ(mx.esp_in(R, 0x5002).zone, z.zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_IKE), 2u);
+}
+
+TEST(Ike, QuickModeIKEv1) {
+  Mux mx;
+  struct ike_info mm = ike_hdr(1, 2, 0xc1, 0, 0, false);
+  mx.ike_out(H1, R, mm);
+  struct ike_info qm = ike_hdr(1, IKEV1_EXCH_QUICK_MODE, 0xc1, 0xd1, 0x1234, false);
+  int c2 = 2;
+  mx.ike_out(H2, R, ike_hdr(1, 2, 0xc2, 0, 0, false));
+  EXPECT_EQ(mx.ike_out(H1, R, qm).v, MUX_PASS);
+  EXPECT_EQ(mx.ike_in(R, qm).v, MUX_PASS);   // QM 2: same message ID, not a new exchange
+  EXPECT_EQ(mx.ike_out(H1, R, qm).v, MUX_PASS);  // QM 3
+  EXPECT_EQ(mx.ike_out(H2, R, ike_hdr(1, 32, 0xc2, 0xd2, 0x777, false), &c2).v, MUX_HOLD);
+  Result in = mx.esp_in(R, 0x9001);
+  EXPECT_EQ(in.zone, mx.esp_out(H1, R, 0x11).zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_CHILD_EXCHANGES), 1u);
+}
+
+TEST(Ike, RekeyDrainsTheOldSa) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.ike_in(R, auth_resp(0xa1));
+  mx.esp_out(H1, R, 0x1001);
+  Result z = mx.esp_in(R, 0x5001);
+  mx.advance(60000);
+  mx.esp_in(R, 0x5001);
+  mx.ike_out(H1, R, child_req(0xa1, 2));
+  struct ike_info resp = child_req(0xa1, 2);
+  resp.response = true;
+  mx.ike_in(R, resp);
+  mx.esp_out(H1, R, 0x1002);
+  EXPECT_EQ(mx.esp_in(R, 0x5002).zone, z.zone);
+  int draining = 0;
+  for (auto& v : mx.dump())
+    if (v.kind == VPNPT_ESP_KIND_ESP && v.state == VPNPT_ESP_STATE_DRAINING) {
+      draining++;
+      EXPECT_EQ(v.spi_in, 0x5001u);
+    }
+  EXPECT_EQ(draining, 1);
+  EXPECT_EQ(mx.esp_in(R, 0x5001).zone, z.zone) << "old SA works while draining";
+  mx.advance(30000);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_DRAINED), 1u);
+  EXPECT_EQ(mx.esp_in(R, 0x5001).v, MUX_PASS) << "old SPI forgotten";
+  EXPECT_EQ(mx.esp_in(R, 0x5002).zone, z.zone);
+}
+
+TEST(Ike, ParallelChildSaIsRevivedAfterDrain) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.ike_in(R, auth_resp(0xa1));
+  Result z = mx.esp_in(R, 0x5001);
+  mx.advance(10000);
+  mx.ike_out(H1, R, child_req(0xa1, 2));
+  struct ike_info resp = child_req(0xa1, 2);
+  resp.response = true;
+  mx.ike_in(R, resp);
+  mx.esp_in(R, 0x5002);
+  for (int i = 0; i < 30; i++) {
+    mx.advance(1000);
+    mx.esp_in(R, 0x5001);  // still in use: a second child SA, not a rekey
+  }
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_DRAIN_REVIVED), 1u);
+  EXPECT_EQ(mx.esp_in(R, 0x5001).zone, z.zone);
+}
+
+TEST(Lifecycle, PendingAndIdleExpire) {
+  Mux mx;
+  mx.esp_out(H1, R, 0x1001);  // the peer never answers
+  EXPECT_EQ(mx.sas(), 1u);
+  mx.advance(5000);
+  EXPECT_EQ(mx.sas(), 0u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_EXPIRED_PENDING), 1u);
+  mx.esp_out(H1, R, 0x1002);
+  mx.esp_in(R, 0x5002);
+  mx.advance(599000);
+  EXPECT_EQ(mx.sas(), 1u);
+  mx.advance(1000);
+  EXPECT_EQ(mx.sas(), 0u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_EXPIRED_IDLE), 1u);
+  EXPECT_EQ(mx.esp_in(R, 0x5002).v, MUX_PASS);
+}
+
+TEST(Lifecycle, FreedZonesAreFlushedThenReusedLast) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.zone_count = 2;
+  Mux mx(&p);
+  uint16_t a = mx.esp_out(H1, R, 1).zone;
+  mx.advance(6000);  // pending expired, pair idle: freed
+  mx.advance(6000);
+  EXPECT_EQ(mx.esp_out(H2, R, 2).zone, a + 1) << "a freed zone is not reused before its flush";
+  mx.advance(6000);
+  mx.advance(6000);
+  EXPECT_EQ(mx.esp_out(H3, R, 3).v, MUX_DROP) << "both zones dirty";
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_ZONES_FULL), 1u);
+  auto flushed = mx.recycle_zones();
+  EXPECT_EQ(flushed.size(), 2u);
+  EXPECT_EQ(mx.esp_out(H3, R, 3).v, MUX_ZONE);
+}
+
+TEST(Quota, PerHostPerPeerAndTable) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.max_per_host = 2;
+  p.max_per_peer = 3;
+  p.max_mappings = 4;
+  Mux mx(&p);
+  // H1: two SAs with R (each bound before the next one starts)
+  mx.esp_out(H1, R, 1); mx.esp_in(R, 101);
+  mx.esp_out(H1, R, 2); mx.esp_in(R, 102);
+  EXPECT_EQ(mx.esp_out(H1, R, 3).v, MUX_DROP);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_QUOTA_HOST), 1u);
+  mx.esp_out(H2, R, 4); mx.esp_in(R, 104);
+  EXPECT_EQ(mx.esp_out(H3, R, 5).v, MUX_DROP);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_QUOTA_PEER), 1u);
+  mx.esp_out(H3, R2, 6); mx.esp_in(R2, 106);
+  EXPECT_EQ(mx.esp_out(H3, R2, 7).v, MUX_DROP);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_TABLE_FULL), 1u);
+  EXPECT_EQ(mx.sas(), 4u);
+  // bound SAs keep working at the limit
+  EXPECT_EQ(mx.esp_in(R, 104).v, MUX_ZONE);
+}
+
+TEST(Esp, RouterOwnSaIsNeverBound) {
+  Mux mx;
+  mx.local_spis.insert({ip("203.0.113.1"), 0x7777});
+  mx.esp_out(H1, R, 0x1001);  // H1's window is open
+  EXPECT_EQ(mx.esp_in(R, 0x7777).v, MUX_PASS);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_LOCAL_SKIP), 1u);
+  EXPECT_EQ(mx.esp_in(R, 0x5001).v, MUX_ZONE);
+}
+
+TEST(Esp, SecondHostsFirstEspIsHeldWithManualKeys) {
+  Mux mx;
+  int c = 7;
+  Result a = mx.esp_out(H1, R, 0x1001);
+  EXPECT_EQ(mx.esp_out(H2, R, 0x1002, &c).v, MUX_HOLD);
+  mx.esp_in(R, 0x5001);  // H1 bound, window passes to H2
+  std::vector<void*> rel;
+  mx.take_released(rel);
+  ASSERT_EQ(rel.size(), 1u);
+  Result b = mx.esp_out(H2, R, 0x1002, &c);
+  ASSERT_EQ(b.v, MUX_ZONE);
+  EXPECT_EQ(mx.esp_in(R, 0x5002).zone, b.zone);
+  EXPECT_NE(a.zone, b.zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_BIND_FALLBACK), 2u);
+}
+
+TEST(Esp, OutboundSpiCollisionStaysWithTheFirstHost) {
+  Mux mx;
+  Result a = mx.esp_out(H1, R, 0x1001);
+  mx.esp_in(R, 0x5001);
+  Result b = mx.esp_out(H2, R, 0x1001);
+  EXPECT_EQ(b.v, MUX_ZONE);
+  EXPECT_NE(a.zone, b.zone);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_COLLISION_OUT), 1u);
+}
+
+TEST(Icmp, ErrorsQuotingEspGoToTheRightHost) {
+  Mux mx;
+  Result a = mx.esp_out(H1, R, 0x1001);
+  mx.esp_in(R, 0x5001);
+  mx.advance(6000);
+  Result b = mx.esp_out(H2, R, 0x1002);
+  mx.esp_in(R, 0x5002);
+  const uint32_t wan = ip("203.0.113.1"), hop = ip("198.51.100.1");
+  Result e1 = mx.icmp(MUX_DIR_IN, hop, wan, R, 0x1001);
+  Result e2 = mx.icmp(MUX_DIR_IN, hop, wan, R, 0x1002);
+  EXPECT_EQ(e1.zone, a.zone);
+  EXPECT_EQ(e2.zone, b.zone);
+  EXPECT_EQ(mx.icmp(MUX_DIR_OUT, H2, R, H2, 0x5002).zone, b.zone);
+  EXPECT_EQ(mx.icmp(MUX_DIR_OUT, H1, R, H1, 0x5002).v, MUX_PASS) << "H1 quoting H2's SA";
+  EXPECT_EQ(mx.icmp(MUX_DIR_IN, hop, wan, R, 0x9999).v, MUX_PASS);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_ICMP_MAPPED), 3u);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_ICMP_UNKNOWN), 2u);
+}
+
+TEST(IkePort, KeepPort500RoutesRepliesByIkeSpi) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.keep_ike_port = true;
+  Mux mx(&p);
+  Result o1 = mx.ike_out(H1, R, sa_init(0x1111111122222222ULL));
+  Result o2 = mx.ike_out(H2, R, sa_init(0x1111111133333333ULL));  // same low 32 bits? no: differ in low
+  ASSERT_EQ(o1.v, MUX_ZONE);
+  ASSERT_EQ(o2.v, MUX_ZONE);
+  EXPECT_NE(o1.zone, o2.zone);
+  struct ike_info r1 = ike_hdr(2, IKEV2_EXCH_SA_INIT, 0x1111111122222222ULL, 0xabc, 0, true);
+  struct ike_info r2 = ike_hdr(2, IKEV2_EXCH_SA_INIT, 0x1111111133333333ULL, 0xdef, 0, true);
+  EXPECT_EQ(mx.ike_in(R, r1).zone, o1.zone);
+  EXPECT_EQ(mx.ike_in(R, r2).zone, o2.zone);
+  // 64-bit key: SPIs that share their low or high half stay apart
+  Result o3 = mx.ike_out(H3, R, sa_init(0x2222222222222222ULL));
+  struct ike_info r3 = ike_hdr(2, IKEV2_EXCH_SA_INIT, 0x2222222222222222ULL, 1, 0, true);
+  EXPECT_EQ(mx.ike_in(R, r3).zone, o3.zone);
+  // an IKE SA nobody started, with three hosts talking to R: not attributable
+  struct ike_info unk = ike_hdr(2, IKEV2_EXCH_CREATE_CHILD, 0x4444, 0x5555, 0, false);
+  EXPECT_EQ(mx.ike_in(R, unk).v, MUX_PASS);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_IKE_UNKNOWN), 1u);
+}
+
+TEST(IkePort, UnknownIkeSaFromPeerGoesToTheOnlyHost) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.keep_ike_port = true;
+  Mux mx(&p);
+  Result o = mx.ike_out(H1, R, sa_init(0xa1));
+  struct ike_info n = ike_hdr(2, IKEV2_EXCH_INFORMATIONAL, 0xfeed, 0xa1, 0, false);
+  Result r = mx.ike_in(R, n);
+  EXPECT_EQ(r.zone, o.zone);
+  bool seen = false;
+  for (auto& v : mx.dump())
+    if (v.kind == VPNPT_ESP_KIND_IKE && v.ispi == 0xfeed) {
+      seen = true;
+      EXPECT_EQ(v.reason, VPNPT_ESP_REASON_IKE_ONLY_HOST);
+    }
+  EXPECT_TRUE(seen);
+}
+
+TEST(IkePort, OffLeavesIkeToPlainNat) {
+  Mux mx;
+  EXPECT_EQ(mx.ike_out(H1, R, sa_init(0xa1)).v, MUX_PASS);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_IKE_OUT), 1u);
+}
+
+TEST(IkePort, IkeCollisionIsCounted) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H2, R, sa_init(0xa1));
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_IKE_COLLISION), 1u);
+}
+
+TEST(Control, FlushAndParams) {
+  Mux mx;
+  mx.esp_out(H1, R, 1);
+  mx.esp_in(R, 2);
+  mx.ike_out(H1, R, sa_init(0xa1));
+  EXPECT_EQ(mx.dump().size(), 2u);
+  mux_flush(mx.m(), mx.now);
+  EXPECT_TRUE(mx.dump().empty());
+  EXPECT_EQ(mx.recycle_zones().size(), 1u) << "the pair's zone waits for its conntrack flush";
+  EXPECT_EQ(mx.esp_in(R, 2).v, MUX_PASS);
+  struct mux_params p;
+  mux_params_get(mx.m(), &p);
+  p.idle_timeout = 0;
+  EXPECT_NE(mux_params_set(mx.m(), &p), 0) << "idle below pending";
+  p.idle_timeout = 60;
+  p.zone_base = 100;
+  EXPECT_EQ(mux_params_set(mx.m(), &p), 0) << "zones unused after flush";
+  EXPECT_EQ(mx.esp_out(H1, R, 1).zone, 100);
+  p.zone_base = 200;
+  EXPECT_EQ(mux_params_set(mx.m(), &p), -2) << "zone range busy";
+}
+
+TEST(Control, DumpResumesFromAnIndex) {
+  Mux mx;
+  for (uint32_t i = 0; i < 10; i++) {
+    mx.esp_out(H1 + (i << 24), R, 100 + i);
+    mx.advance(6000);  // pending expiry: none bound, so re-create
+  }
+  mx.esp_out(H1, R, 1);
+  mx.esp_out(H1, R, 2);
+  mx.esp_out(H1, R, 3);
+  std::vector<struct mux_view> got;
+  u32 next = mux_dump(mx.m(), 0, mx.now, [](void* ctx, const struct mux_view* v) {
+    auto* g = static_cast<std::vector<struct mux_view>*>(ctx);
+    if (g->size() == 2) return 1;
+    g->push_back(*v);
+    return 0;
+  }, &got);
+  EXPECT_EQ(next, 2u);
+  got.clear();
+  next = mux_dump(mx.m(), next, mx.now, [](void* ctx, const struct mux_view* v) {
+    static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*v);
+    return 0;
+  }, &got);
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].spi_out, 3u);
+  EXPECT_EQ(next, 3u);
+}
+
+}  // namespace
