@@ -158,8 +158,12 @@ lab_apply() {
 		pp lab_ns "$(lab_router)" nft -f "$LAB_RULESET_DIR/$(basename "$1" .toml).nft"
 		return
 	fi
+	LAB_CONFIG=$1
 	lab_vpnpt --config "$1" apply
 }
+
+# lab_status ARGS...: "vpnpt status" in the router for the config applied last.
+lab_status() { lab_vpnpt --config "${LAB_CONFIG:-$LAB_TOP/etc/vpnpt.toml}" status "$@"; }
 
 # lab_remove CONFIG: "vpnpt remove" in the router (LAB_RULESET_DIR: nft).
 lab_remove() {

@@ -84,8 +84,8 @@ lab_check "two hosts: distinct public ports for 4500" \
 	test "$(srv two natt_ike | jq -r .peer | sort -u | wc -l)" = 2
 lab_check "host 1's NAT-T mapping kept for ike_timeout (> 300 s)" long_mapping 1 4500
 lab_check "host 2's NAT-T mapping kept for ike_timeout (> 300 s)" long_mapping 2 4500
-lab_check "named counter ike counted IKE both ways" test "$(lab_counter ike)" -ge 6
-lab_check "named counter nat_t counted NAT-T both ways" test "$(lab_counter nat_t)" -ge 6
+lab_check "named counter ipsec_ike counted IKE both ways" test "$(lab_counter ipsec_ike)" -ge 6
+lab_check "named counter ipsec_nat_t counted NAT-T both ways" test "$(lab_counter ipsec_nat_t)" -ge 6
 
 # ---- feature off: [ipsec] enabled = false --------------------------------------
 lab_ns "$R" conntrack -F 2>/dev/null

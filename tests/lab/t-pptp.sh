@@ -55,25 +55,29 @@ gre_ok() {
 	[[ -n $pac_id ]] && (($(pac gre | jq -r "select(.payload | startswith(\"$1 \")) |
 		select(.src == \"$LAB_WAN_IP\" and .key == $pac_id) | .seq" | wc -l) >= 3))
 }
-status_lists() {
-	# A control connection (tcp 1723) and a call (gre) of each host.
-	local h
-	[[ -s $LAB_DIR/status.json ]] || return 1
-	for h in 192.168.1.2 192.168.1.3; do
-		jq -e --arg h "$h" '[.. | objects | select(tostring | contains($h))] |
-			(map(select(tostring | test("1723"))) | length > 0) and
-			(map(select(tostring | test("gre"; "i"))) | length > 0)' \
-			"$LAB_DIR/status.json" >/dev/null || return 1
-	done
+# status_has HOST: vpnpt status --json shows HOST's control connection to the
+# server and its call 1, with the translated Call ID and the server's Call ID
+# exactly as the server logged them for the connection from that NAT port.
+status_has() {
+	jq -e --arg h "$1" --arg srv "$SIP:1723" --slurpfile pac "$LAB_DIR/pac.log" '
+		[.hosts[] | select(.host == $h) | .sessions[]
+		 | select(.kind == "pptp" and .protocol == "tcp" and .remote == $srv) as $s
+		 | $s.calls[] | select(.call_id == 1) as $c
+		 | $pac[] | select(.ev == "ocrq" and .peer == $s.nat and
+		                   .call_id == $c.nat_call_id and .pac_call_id == $c.peer_call_id)]
+		| length == 1' "$LAB_DIR/status.json" >/dev/null
 }
 status_text_lists() {
 	grep -q 192.168.1.2 "$LAB_DIR/status.txt" && grep -q 192.168.1.3 "$LAB_DIR/status.txt"
 }
 check_during() {
-	lab_vpnpt status --json >"$LAB_DIR/status.json"
-	lab_vpnpt status >"$LAB_DIR/status.txt"
+	lab_status --json >"$LAB_DIR/status.json"
+	lab_status >"$LAB_DIR/status.txt"
 	cat "$LAB_DIR/status.txt"
-	lab_check "vpnpt status --json lists both control connections and both calls" status_lists
+	lab_check "vpnpt status --json: host 1's control connection and call, IDs as the server saw them" \
+		status_has 192.168.1.2
+	lab_check "vpnpt status --json: host 2's control connection and call, IDs as the server saw them" \
+		status_has 192.168.1.3
 	lab_check "vpnpt status names both LAN hosts" status_text_lists
 }
 
