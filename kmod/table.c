@@ -574,8 +574,8 @@ static enum mux_verdict hold(struct mux *m, struct mux_peer *pe, __be32 host, u8
 	}
 	h->host = host;
 	h->reason = reason;
-	/* the owner's window lasts at most pending_timeout: two are enough */
-	h->expires = now + 2 * MS(m->p.pending_timeout);
+	/* outlives the owner's window while its exchange is in flight */
+	h->expires = now + (MUX_INFLIGHT_FACTOR + 1) * MS(m->p.pending_timeout);
 	h->cookie = cookie;
 	h->aux = aux;
 	list_add_tail(&h->node, &pe->held);
@@ -785,15 +785,15 @@ static void ike_admit(struct mux_ike *ik, const struct mux_pkt *pkt)
 	}
 }
 
-/* ike_find_host - the IKE SA a message from @peer belongs to.  A message
- * naming an IKE SA we never saw (the peer rekeyed the IKE SA and speaks
- * first on the new one) is attributed only if one LAN host alone has IKE
- * SAs with that peer. */
+/* ike_attribute - the IKE SA a message belongs to, keyed by (peer, full
+ * 64-bit initiator SPI).  Created from a LAN host's own message only; a
+ * message from the peer naming an IKE SA we never saw (the peer rekeyed the
+ * IKE SA and speaks first on the new one) is not attributed. */
 static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u64 now)
 {
 	const struct ike_info *i = &pkt->ike;
 	__be32 host, peer;
-	struct mux_pair *pr, *only = NULL;
+	struct mux_pair *pr;
 	struct mux_peer *pe;
 	struct mux_ike *ik;
 	u8 reason;
@@ -814,30 +814,13 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 		}
 		return ik;
 	}
-	if (host) {
-		reason = VPNPT_ESP_REASON_IKE_OUT;
-	} else {
-		pe = peer_lookup(m, peer);
-		if (!pe || !pe->n_ike) {
-			mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
-			return NULL;
-		}
-		list_for_each_entry(pr, &m->pairs, list) {
-			if (pr->peer != peer || !pr->n_ike)
-				continue;
-			if (only) {
-				mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
-				return NULL;
-			}
-			only = pr;
-		}
-		if (!only) {
-			mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
-			return NULL;
-		}
-		host = only->host;
-		reason = VPNPT_ESP_REASON_IKE_ONLY_HOST;
+	if (!host) {
+		/* Never guessed, not even when one host alone talks IKE to
+		 * this peer: an expired or unseen IKE SA may be anyone's. */
+		mux_count(m, VPNPT_ESP_C_IKE_UNKNOWN);
+		return NULL;
 	}
+	reason = VPNPT_ESP_REASON_IKE_OUT;
 	pr = pair_get(m, host, peer, now);
 	if (!pr)
 		return NULL;
@@ -880,8 +863,20 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 
 	mux_count(m, pkt->dir == MUX_DIR_OUT ? VPNPT_ESP_C_IKE_OUT : VPNPT_ESP_C_IKE_IN);
 	ik = ike_attribute(m, pkt, now);
-	if (!ik)
+	if (!ik) {
+		if (!i->child)
+			return MUX_PASS;
+		if (pkt->dir == MUX_DIR_OUT)
+			/* A child SA we could not follow (quota, collision)
+			 * would bind blindly later: it does not pass. */
+			return MUX_DROP;
+		/* a peer negotiates with some host we cannot name: no
+		 * unknown SPI of this peer is bound for a while */
+		pe = peer_lookup(m, pkt->src);
+		if (pe)
+			pe->contended_until = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
 		return MUX_PASS;
+	}
 	host = ik->pair->host;
 	if (!ik->rspi && i->rspi)
 		ik->rspi = i->rspi;
