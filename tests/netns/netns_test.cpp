@@ -1,0 +1,282 @@
+// netns_test.cpp: the controller against this machine's real kernel, each
+// test in a network namespace of its own (unshare), read back through
+// libnftables JSON. Root only: skipped without CAP_SYS_ADMIN.
+//
+//   +-------------------------------+
+//   | fresh netns (one per test)    |   eth0: a veth (the WAN side)
+//   |   eth0 <-> eth0p    br0       |   br0:  a bridge (the LAN side)
+//   +-------------------------------+   exactly what etc/vpnpt.toml names
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "nft.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kDefaultConfig = VPNPT_SOURCE_DIR "/etc/vpnpt.toml";
+
+struct Result {
+  int status;
+  std::string out;
+};
+
+Result run(const std::string& cmd) {
+  Result r{-1, {}};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+Result cli(const std::string& args) { return run(std::string(VPNPT_BINARY) + " " + args); }
+
+class Netns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET): " << std::strerror(errno);
+    ASSERT_EQ(run("ip link set lo up && ip link add eth0 type veth peer name eth0p && "
+                  "ip link add br0 type bridge && ip link set eth0 up && ip link set br0 up")
+                  .status,
+              0);
+    dir_ = fs::path(::testing::TempDir()) / ("vpnpt-netns-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    setenv("VPNPT_RUN_DIR", (dir_ / "run").c_str(), 1);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    std::string p = (dir_ / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+
+  // The whole ruleset as the kernel lists it, without counter values.
+  std::string ruleset() {
+    vpnpt::Nft nft;
+    std::string out, err;
+    nft.try_run("list ruleset", &out, &err);
+    return out;
+  }
+
+  std::optional<json> table_json() {
+    vpnpt::Nft nft;
+    std::string out, err;
+    if (!nft.try_run("list table inet vpnpt", &out, &err, false, true)) return std::nullopt;
+    return json::parse(out).at("nftables");
+  }
+
+  void nft(const std::string& cmds) {
+    vpnpt::Nft n;
+    std::string out, err;
+    ASSERT_TRUE(n.try_run(cmds, &out, &err)) << err;
+  }
+
+  fs::path dir_;
+};
+
+std::vector<json> objects(const json& listing, const std::string& kind) {
+  std::vector<json> out;
+  for (const auto& item : listing)
+    if (item.contains(kind)) out.push_back(item[kind]);
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Netns, ApplyLoadsTheTable) {
+  Result r = cli("-c " + kDefaultConfig + " apply");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("applied table inet vpnpt"), std::string::npos) << r.out;
+  auto t = table_json();
+  ASSERT_TRUE(t);
+
+  std::map<std::string, json> chains;
+  for (const auto& c : objects(*t, "chain")) chains[c["name"]] = c;
+  for (const char* name : {"lan_in", "wan_in", "pre_nat", "pre_filter", "out_filter", "forward_filter", "post_nat",
+                           "post_filter"})
+    EXPECT_TRUE(chains.count(name)) << "chain " << name;
+  // Helpers are attached after the conntrack lookup (-200): at filter (0).
+  EXPECT_EQ(chains["pre_filter"]["hook"], "prerouting");
+  EXPECT_EQ(chains["pre_filter"]["prio"], 0);
+  EXPECT_EQ(chains["out_filter"]["hook"], "output");
+  EXPECT_EQ(chains["post_nat"]["type"], "nat");
+  EXPECT_EQ(chains["post_nat"]["prio"], 100);
+
+  auto helpers = objects(*t, "ct helper");
+  ASSERT_EQ(helpers.size(), 1u);
+  EXPECT_EQ(helpers[0]["name"], "pptp");
+  EXPECT_EQ(helpers[0]["type"], "pptp");
+  EXPECT_EQ(helpers[0]["l3proto"], "ip");
+
+  std::set<std::string> counters;
+  for (const auto& c : objects(*t, "counter")) counters.insert(c["name"]);
+  EXPECT_EQ(counters, (std::set<std::string>{"pptp_ctrl", "pptp_gre", "l2tp", "ipsec_ike", "ipsec_nat_t",
+                                             "ipsec_esp", "forwarded"}));
+
+  bool nets = false;
+  for (const auto& s : objects(*t, "set"))
+    if (s["name"] == "lan_nets") nets = s.dump().find("192.168.1.0") != std::string::npos;
+  EXPECT_TRUE(nets) << "lan_nets holds 192.168.1.0/24";
+
+  std::string text = ruleset();
+  EXPECT_NE(text.find("oifname \"eth0\" meta nfproto ipv4 masquerade"), std::string::npos) << text;
+  EXPECT_NE(text.find("tcp dport 1723 ct state new ct helper set \"pptp\""), std::string::npos) << text;
+}
+
+TEST_F(Netns, ApplyTwiceIsIdentical) {
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string first = ruleset();
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  EXPECT_EQ(ruleset(), first);
+}
+
+TEST_F(Netns, ConfigErrorLeavesRulesetUntouched) {
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string before = ruleset();
+  std::string bad = write("bad.toml", "[wan]\ninterface = \"eth0\"\n[lan]\ninterfaces = [\"br0\"]\nsubnet = [\"10.0.0.0/8\"]\n");
+  Result r = cli("-c " + bad + " apply");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find(bad + ":5: lan.subnet: unknown key"), std::string::npos) << r.out;
+  EXPECT_EQ(ruleset(), before);
+}
+
+TEST_F(Netns, MissingInterfaceIsAConfigError) {
+  std::string cfg = write("c.toml", "[wan]\ninterface = \"eth0\"\n[lan]\ninterfaces = [\"br0\", \"lan9\"]\n");
+  Result r = cli("-c " + cfg + " apply");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find(cfg + ":4: lan.interfaces[1]: no interface named \"lan9\""), std::string::npos) << r.out;
+  EXPECT_FALSE(table_json());
+}
+
+TEST_F(Netns, KernelRefusalLeavesRulesetUntouched) {
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string before = ruleset();
+  // Templates whose helper the kernel does not have: the parser accepts the
+  // text, the kernel refuses the batch, and nothing of it may remain.
+  fs::path rules = dir_ / "rules";
+  fs::copy(VPNPT_SOURCE_DIR "/rules", rules);
+  std::ifstream in(rules / "pptp.nft");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = std::regex_replace(ss.str(), std::regex("type \"pptp\""), "type \"nosuchhelper\"");
+  std::ofstream(rules / "pptp.nft") << text;
+  Result r = cli("-c " + kDefaultConfig + " --rules-dir " + rules.string() + " apply");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_NE(r.out.find("nftables refused the transaction; nothing was changed"), std::string::npos) << r.out;
+  EXPECT_EQ(ruleset(), before);
+}
+
+TEST_F(Netns, OtherTablesSurviveApplyAndRemove) {
+  nft("table ip mynat {\n chain post {\n type nat hook postrouting priority srcnat;\n oifname \"eth0\" masquerade\n }\n}\n"
+      "table inet filter {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 accept\n }\n}\n");
+  std::string others = ruleset();
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string with = ruleset();
+  EXPECT_NE(with.find("table ip mynat"), std::string::npos);
+  EXPECT_NE(with.find("table inet filter"), std::string::npos);
+  Result r = cli("remove");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(ruleset(), others);
+  r = cli("remove");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("nothing to remove"), std::string::npos) << r.out;
+}
+
+TEST_F(Netns, DryRunChangesNothing) {
+  Result r = cli("-c " + kDefaultConfig + " apply --dry-run");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_FALSE(table_json());
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string before = ruleset();
+  std::string other = write("o.toml", "[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [\"10.9.0.0/16\"]\n");
+  EXPECT_EQ(cli("-c " + other + " apply -n").status, 0);
+  EXPECT_EQ(ruleset(), before);
+  EXPECT_EQ(cli("-c " + other + " check").status, 0);
+  EXPECT_EQ(ruleset(), before);
+}
+
+TEST_F(Netns, LockHeldExits5) {
+  // The lock file of this namespace: the one apply creates.
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  std::string lock;
+  for (const auto& e : fs::directory_iterator(dir_ / "run"))
+    if (e.path().filename().string().rfind("lock-", 0) == 0) lock = e.path();
+  ASSERT_FALSE(lock.empty());
+  int fd = open(lock.c_str(), O_RDWR);
+  ASSERT_EQ(flock(fd, LOCK_EX), 0);
+  std::string before = ruleset();
+  Result r = cli("-c " + kDefaultConfig + " apply");
+  EXPECT_EQ(r.status, 5) << r.out;
+  EXPECT_NE(r.out.find("held by another vpnpt"), std::string::npos) << r.out;
+  EXPECT_EQ(cli("remove").status, 5);
+  EXPECT_EQ(ruleset(), before);
+  close(fd);
+  EXPECT_EQ(cli("remove").status, 0);
+}
+
+TEST_F(Netns, StatusJsonAndDrift) {
+  auto status = [&](const std::string& cfg) {
+    Result r = cli("-c " + cfg + " status --json");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return json::parse(r.out);  // throws (fails the test) unless valid JSON
+  };
+  json s = status(kDefaultConfig);
+  EXPECT_EQ(s["table"]["present"], false);
+  EXPECT_EQ(s["table"]["drift"], "absent");
+
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  s = status(kDefaultConfig);
+  EXPECT_EQ(s["table"]["present"], true);
+  EXPECT_EQ(s["table"]["drift"], "none");
+  EXPECT_TRUE(s["counters"].contains("pptp_ctrl"));
+  EXPECT_EQ(s["esp"]["configured"], "auto");
+  EXPECT_TRUE(s["hosts"].is_array());
+  EXPECT_TRUE(s["kernel"].is_array());
+
+  std::string changed = write("changed.toml", "[wan]\ninterface = \"eth0\"\n[lan]\ninterfaces = [\"br0\"]\n[l2tp]\nenabled = false\n");
+  EXPECT_EQ(status(changed)["table"]["drift"], "config-changed");
+
+  nft("add rule inet vpnpt lan_in udp dport 9 drop\n");
+  EXPECT_EQ(status(kDefaultConfig)["table"]["drift"], "modified");
+
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  EXPECT_EQ(status(kDefaultConfig)["table"]["drift"], "none");
+  ASSERT_EQ(cli("remove").status, 0);
+  EXPECT_EQ(status(kDefaultConfig)["table"]["drift"], "absent");
+}
+
+TEST_F(Netns, EspMuxWithoutModuleIsAKernelError) {
+  std::string cfg = write("mux.toml", "[wan]\ninterface = \"eth0\"\n[lan]\ninterfaces = [\"br0\"]\n[ipsec]\nesp = \"mux\"\n");
+  Result r = cli("-c " + cfg + " apply");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_NE(r.out.find("vpnpt_esp"), std::string::npos) << r.out;
+  EXPECT_FALSE(table_json());
+  // esp = "auto" falls back, and says so.
+  r = cli("-c " + kDefaultConfig + " apply");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("esp = \"auto\" falls back to \"single\""), std::string::npos) << r.out;
+}

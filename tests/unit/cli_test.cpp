@@ -1,0 +1,89 @@
+// cli_test.cpp: the command line as a user meets it (runs the binary).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(VPNPT_BINARY) + " " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string temp_config(const std::string& text) {
+  std::string path = ::testing::TempDir() + "/cli_test.toml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST(Cli, HelpListsEverySubcommand) {
+  Result r = run("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* sub : {"check", "show", "apply", "status", "remove"})
+    EXPECT_NE(r.out.find(std::string("  ") + sub + " "), std::string::npos) << sub << " missing in:\n" << r.out;
+  EXPECT_NE(r.out.find("--config"), std::string::npos);
+  EXPECT_NE(r.out.find("Exit status"), std::string::npos);
+}
+
+TEST(Cli, SubcommandHelp) {
+  EXPECT_NE(run("apply --help").out.find("--dry-run"), std::string::npos);
+  EXPECT_NE(run("status --help").out.find("--json"), std::string::npos);
+}
+
+TEST(Cli, Version) {
+  Result r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, std::string("vpnpt ") + VPNPT_VERSION_STRING + "\n");
+}
+
+TEST(Cli, UsageErrorsExit2) {
+  EXPECT_EQ(run("").status, 2);
+  EXPECT_EQ(run("frobnicate").status, 2);
+  EXPECT_EQ(run("apply --bogus").status, 2);
+  EXPECT_EQ(run("--config").status, 2);
+}
+
+TEST(Cli, ConfigErrorExit3NamesLine) {
+  std::string path = temp_config("[wan]\ninterface = \"eth0\"\ncolour = \"blue\"\n[lan]\ninterfaces = [\"br0\"]\n");
+  Result r = run("--config " + path + " show");
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.out.find("vpnpt: error: " + path + ":3: wan.colour: unknown key"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hint: known keys here: interface, masquerade"), std::string::npos) << r.out;
+}
+
+TEST(Cli, MissingConfigExit3) {
+  Result r = run("--config /nonexistent.toml check");
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.out.find("/nonexistent.toml: cannot read"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ShowNeedsNoRootAndNoInterfaces) {
+  Result r = run("--config " + temp_config("[wan]\ninterface = \"nosuch0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n") + " show");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("table inet vpnpt {"), std::string::npos);
+  EXPECT_NE(r.out.find("oifname \"nosuch0\" meta nfproto ipv4 masquerade"), std::string::npos);
+}
+
+TEST(Cli, CheckNamesAMissingInterface) {
+  Result r = run("--config " + temp_config("[wan]\ninterface = \"nosuch0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n") + " check");
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.out.find(":2: wan.interface: no interface named \"nosuch0\""), std::string::npos) << r.out;
+}

@@ -1,0 +1,121 @@
+// status_test.cpp: grouping of conntrack entries into VPN sessions.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+
+#include "status.h"
+
+using namespace vpnpt;
+
+namespace {
+
+uint32_t ip(const char* s) {
+  in_addr a{};
+  inet_pton(AF_INET, s, &a);
+  return ntohl(a.s_addr);
+}
+
+CtTuple tup(uint8_t proto, const char* src, uint16_t sport, const char* dst, uint16_t dport) {
+  return CtTuple{proto, ip(src), ip(dst), sport, dport};
+}
+
+// host:sport → server:dport, masqueraded to wan:nat_port.
+CtEntry outbound(uint8_t proto, const char* host, uint16_t sport, const char* server, uint16_t dport, uint16_t nat_port) {
+  CtEntry e;
+  e.orig = tup(proto, host, sport, server, dport);
+  e.reply = tup(proto, server, dport, "203.0.113.1", nat_port);
+  e.status = IPS_SRC_NAT | IPS_CONFIRMED | IPS_ASSURED;
+  e.timeout = 100;
+  e.start_ns = 1000ULL * 1000000000ULL;
+  return e;
+}
+
+const uint64_t kNow = 1042ULL * 1000000000ULL;
+
+}  // namespace
+
+TEST(Sessions, PptpCallsJoinTheirControlConnection) {
+  std::vector<CtEntry> entries;
+  CtEntry c1 = outbound(6, "192.168.1.2", 40000, "203.0.113.2", 1723, 40000);
+  c1.helper = "pptp";
+  CtEntry c2 = outbound(6, "192.168.1.3", 40000, "203.0.113.2", 1723, 1024);
+  c2.helper = "pptp";
+  // GRE: host call ID 1 both; the server sees 1 and 2 after translation.
+  CtEntry g1 = outbound(47, "192.168.1.2", 1, "203.0.113.2", 7, 1);
+  g1.has_master = true;
+  g1.master = c1.orig;
+  CtEntry g2 = outbound(47, "192.168.1.3", 1, "203.0.113.2", 8, 2);
+  g2.has_master = true;
+  g2.master = c2.orig;
+  entries = {c1, c2, g1, g2};
+  CtExpectation x;
+  x.helper = "pptp";
+  x.expect = tup(47, "203.0.113.2", 0, "203.0.113.1", 2);
+  x.master = c2.orig;
+  x.timeout = 30;
+
+  auto j = sessions_json(entries, {x}, kNow);
+  ASSERT_EQ(j["hosts"].size(), 2u) << j.dump(2);
+  const auto& h1 = j["hosts"][0];
+  EXPECT_EQ(h1["host"], "192.168.1.2");
+  ASSERT_EQ(h1["sessions"].size(), 1u);
+  const auto& s1 = h1["sessions"][0];
+  EXPECT_EQ(s1["kind"], "pptp");
+  EXPECT_EQ(s1["helper"], "pptp");
+  EXPECT_EQ(s1["remote"], "203.0.113.2:1723");
+  EXPECT_EQ(s1["nat"], "203.0.113.1:40000");
+  EXPECT_EQ(s1["age"], 42);
+  ASSERT_EQ(s1["calls"].size(), 1u);
+  EXPECT_EQ(s1["calls"][0]["call_id"], 1);
+  EXPECT_EQ(s1["calls"][0]["peer_call_id"], 7);
+  EXPECT_EQ(s1["calls"][0]["nat_call_id"], 1);
+  const auto& s2 = j["hosts"][1]["sessions"][0];
+  EXPECT_EQ(s2["calls"][0]["nat_call_id"], 2);
+  ASSERT_EQ(s2["expectations"].size(), 1u);
+  EXPECT_EQ(s2["expectations"][0]["protocol"], "gre");
+  EXPECT_TRUE(j["expectations"].empty());
+}
+
+TEST(Sessions, KindsAndDirections) {
+  CtEntry ike = outbound(17, "192.168.1.2", 500, "198.51.100.7", 500, 500);
+  CtEntry natt = outbound(17, "192.168.1.2", 4500, "198.51.100.7", 4500, 4500);
+  CtEntry l2tp = outbound(17, "192.168.1.3", 1701, "198.51.100.8", 1701, 1701);
+  CtEntry esp = outbound(50, "192.168.1.3", 0, "198.51.100.9", 0, 0);
+  CtEntry web = outbound(6, "192.168.1.3", 5555, "198.51.100.10", 443, 5555);  // not a VPN
+  CtEntry local = web;  // not NATed at all: not ours
+  local.status = IPS_CONFIRMED;
+  local.orig.dport = 1723;
+  // A WAN client reaching a forwarded WireGuard server.
+  CtEntry fwd;
+  fwd.orig = tup(17, "198.51.100.20", 3333, "203.0.113.1", 51820);
+  fwd.reply = tup(17, "192.168.1.10", 51820, "198.51.100.20", 3333);
+  fwd.status = IPS_DST_NAT | IPS_CONFIRMED;
+
+  auto j = sessions_json({ike, natt, l2tp, esp, web, local, fwd}, {}, kNow);
+  ASSERT_EQ(j["hosts"].size(), 3u) << j.dump(2);
+  auto kinds = [&](size_t h) {
+    std::vector<std::string> k;
+    for (const auto& s : j["hosts"][h]["sessions"]) k.push_back(s["kind"]);
+    return k;
+  };
+  // Hosts in address order: .2, .3, .10.
+  EXPECT_EQ(j["hosts"][0]["host"], "192.168.1.2");
+  EXPECT_EQ(kinds(0), (std::vector<std::string>{"ike", "nat-t"}));
+  EXPECT_EQ(kinds(1), (std::vector<std::string>{"l2tp", "esp"}));
+  EXPECT_EQ(j["hosts"][1]["sessions"][1]["remote"], "198.51.100.9");
+  EXPECT_EQ(j["hosts"][2]["host"], "192.168.1.10");
+  EXPECT_EQ(kinds(2), (std::vector<std::string>{"forward"}));
+  const auto& f = j["hosts"][2]["sessions"][0];
+  EXPECT_EQ(f["direction"], "inbound");
+  EXPECT_EQ(f["local"], "192.168.1.10:51820");
+  EXPECT_EQ(f["remote"], "198.51.100.20:3333");
+  EXPECT_EQ(f["nat"], "203.0.113.1:51820");
+}
+
+TEST(Sessions, AgeUnknownWithoutTimestamps) {
+  CtEntry ike = outbound(17, "192.168.1.2", 500, "198.51.100.7", 500, 500);
+  ike.start_ns = 0;
+  auto j = sessions_json({ike}, {}, kNow);
+  EXPECT_TRUE(j["hosts"][0]["sessions"][0]["age"].is_null());
+}
