@@ -51,6 +51,7 @@ struct mux_host {
 	__be32 addr;
 	u32 n_sa;
 	u32 n_pairs;
+	struct rcu_head rcu;
 };
 
 struct mux_peer {
@@ -72,6 +73,7 @@ struct mux_peer {
 	u64 last_seen;		/* kept idle_timeout after its last pair: orphans */
 	struct list_head held;	/* struct mux_held, oldest first */
 	u32 n_held;
+	struct rcu_head rcu;
 };
 
 struct mux_pair {

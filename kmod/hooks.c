@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hooks.c: where vpnpt_esp sits in the IPv4 stack, and what it does there.
+ *
+ *   PRE_ROUTING:  -400 conntrack defrag   (fragments are whole from here on)
+ *                 -300 raw                (nft "ct zone set" would run here)
+ *                 -250 vpnpt_esp          <- this hook
+ *                 -200 conntrack          (looks up / creates in our zone)
+ *                 -100 DNAT, ... POST_ROUTING 100 SNAT/masquerade
+ *
+ * Every packet passes the LAN host's and the peer's ESP through PRE_ROUTING
+ * on a router (forwarded both ways), so one hook sees both directions.  The
+ * hook parses ESP (proto 50), IKE on UDP 500 and 4500 (4500 observed only:
+ * NAT-T is plain UDP to conntrack), and ICMP errors quoting ESP, asks the
+ * tables (table.c) for a verdict and, for MUX_ZONE, attaches a conntrack
+ * template carrying the zone, exactly as nft's "ct zone set" does (per-cpu
+ * template, net/netfilter/nft_ct.c).  Conntrack then tracks and NATs the
+ * (host, peer) flow in its own zone.  Packets already carrying a conntrack
+ * or template (notrack, an admin's zone rule) are left alone, as is IPv6
+ * (not registered) and traffic to or from the router itself (LOCAL_OUT is
+ * not hooked; inbound SPIs of the router's own SAs are never bound).
+ */
+#include <linux/ip.h>
+#include <linux/icmp.h>
+#include <linux/udp.h>
+#include <linux/netdevice.h>
+#include <linux/netfilter_ipv4.h>
+#include <net/ip.h>
+#include <net/route.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_zones.h>
+#include "hooks.h"
+#include "pernet.h"
+
+#define VPNPT_HOOK_PRIORITY	(NF_IP_PRI_RAW + 50)	/* -250 */
+
+static struct nf_conn __percpu **tmpl_pcpu;
+
+/* zone_set - put @skb in conntrack zone @id (both directions). */
+static bool zone_set(struct net *net, struct sk_buff *skb, u16 id)
+{
+	struct nf_conntrack_zone zone = { .id = id, .dir = NF_CT_DEFAULT_ZONE_DIR };
+	struct nf_conn *ct = *this_cpu_ptr(tmpl_pcpu);
+
+	if (likely(refcount_read(&ct->ct_general.use) == 1)) {
+		refcount_inc(&ct->ct_general.use);
+		nf_ct_zone_add(ct, &zone);
+	} else {
+		/* the previous skb is still queued somewhere with it */
+		ct = nf_ct_tmpl_alloc(net, &zone, GFP_ATOMIC);
+		if (!ct)
+			return false;
+		__set_bit(IPS_CONFIRMED_BIT, &ct->status);
+	}
+	nf_ct_set(skb, ct, IP_CT_NEW);
+	return true;
+}
+
+static bool is_local(struct net *net, __be32 addr)
+{
+	return inet_addr_type(net, addr) == RTN_LOCAL;
+}
+
+/* parse - fill @p from @skb; false if this is nothing the module handles. */
+static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *vn,
+		  struct mux_pkt *p)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	unsigned int off = ip_hdrlen(skb);
+	u32 wan = READ_ONCE(vn->mux->p.wan_ifindex);
+	__be32 spi_be, *sp;
+	bool in;
+
+	memset(p, 0, sizeof(*p));
+	p->src = iph->saddr;
+	p->dst = iph->daddr;
+	p->len = skb->len;
+
+	switch (iph->protocol) {
+	case IPPROTO_ESP:
+	case IPPROTO_UDP:
+		break;
+	case IPPROTO_ICMP:
+		break;
+	default:
+		return false;
+	}
+	if (unlikely(ip_is_fragment(iph))) {
+		/* only without conntrack defrag (it is enabled per netns) */
+		mux_count(vn->mux, VPNPT_ESP_C_FRAGMENT_PASSED);
+		return false;
+	}
+
+	in = is_local(net, iph->daddr);
+	if (!in && is_local(net, iph->saddr))
+		return false;	/* spoofed or looped router-local traffic */
+	if (wan && (skb->dev->ifindex == wan) != in)
+		return false;	/* peers are only behind the WAN interface */
+	p->dir = in ? MUX_DIR_IN : MUX_DIR_OUT;
+
+	switch (iph->protocol) {
+	case IPPROTO_ESP:
+		sp = skb_header_pointer(skb, off, sizeof(spi_be), &spi_be);
+		if (unlikely(!sp))
+			return false;	/* truncated: conntrack decides */
+		p->type = MUX_PKT_ESP;
+		p->spi = ntohl(*sp);
+		/* SPI 0 is reserved (RFC 4303 2.1), 1-255 by IANA: never bound */
+		return p->spi > 255;
+	case IPPROTO_UDP: {
+		struct udphdr uh_buf;
+		const struct udphdr *uh;
+		u8 buf[4 + IKE_HDR_LEN];
+		const u8 *ike;
+		u32 len;
+
+		uh = skb_header_pointer(skb, off, sizeof(uh_buf), &uh_buf);
+		if (unlikely(!uh))
+			return false;
+		if (in ? uh->source == htons(IKE_PORT) : uh->dest == htons(IKE_PORT))
+			p->natt = false;
+		else if (in ? uh->source == htons(IKE_NATT_PORT) : uh->dest == htons(IKE_NATT_PORT))
+			p->natt = true;
+		else
+			return false;
+		off += sizeof(*uh);
+		len = skb->len > off ? skb->len - off : 0;
+		ike = skb_header_pointer(skb, off, min_t(u32, len, sizeof(buf)), buf);
+		if (!ike)
+			return false;
+		if (p->natt) {
+			if (!ike_natt_is_ike(ike, len))
+				return false;	/* ESP in UDP or keepalive: plain NAT */
+			ike += 4;
+			len -= 4;
+		}
+		if (ike_parse(ike, len, &p->ike)) {
+			mux_count(vn->mux, VPNPT_ESP_C_IKE_BAD);
+			return false;
+		}
+		p->type = MUX_PKT_IKE;
+		return true;
+	}
+	case IPPROTO_ICMP: {
+		struct { struct icmphdr ih; struct iphdr inner; } buf;
+		const struct icmphdr *ih;
+		const struct iphdr *inner;
+
+		ih = skb_header_pointer(skb, off, sizeof(buf), &buf);
+		if (!ih)
+			return false;
+		if (ih->type != ICMP_DEST_UNREACH && ih->type != ICMP_TIME_EXCEEDED &&
+		    ih->type != ICMP_PARAMETERPROB)
+			return false;
+		inner = &((typeof(buf) *)ih)->inner;
+		if (inner->protocol != IPPROTO_ESP || inner->ihl < 5)
+			return false;
+		sp = skb_header_pointer(skb, off + sizeof(struct icmphdr) + inner->ihl * 4,
+					sizeof(spi_be), &spi_be);
+		if (!sp)
+			return false;
+		p->type = MUX_PKT_ICMP_ESP;
+		p->inner_src = inner->saddr;
+		p->inner_dst = inner->daddr;
+		p->spi = ntohl(*sp);
+		return true;
+	}
+	}
+	return false;
+}
+
+static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
+				   const struct nf_hook_state *state)
+{
+	struct vpnpt_net *vn = vpnpt_net(state->net);
+	enum mux_verdict v;
+	struct mux_pkt p;
+	u16 zone = 0;
+
+	if (skb_nfct(skb))
+		return NF_ACCEPT;	/* tracked already, or an admin's template */
+	if (!parse(state->net, skb, vn, &p))
+		return NF_ACCEPT;
+
+	v = mux_classify(vn->mux, &p, vpnpt_now(), skb, state->okfn, &zone);
+	switch (v) {
+	case MUX_ZONE:
+		vpnpt_net_kick(vn);
+		if (unlikely(!zone_set(state->net, skb, zone))) {
+			mux_count(vn->mux, VPNPT_ESP_C_ALLOC_FAIL);
+			return NF_DROP;
+		}
+		return NF_ACCEPT;
+	case MUX_HOLD:
+		vpnpt_net_kick(vn);
+		return NF_STOLEN;	/* the table holds it; see vpnpt_hooks_reinject */
+	case MUX_DROP:
+		return NF_DROP;
+	case MUX_PASS:
+		vpnpt_net_kick(vn);
+		return NF_ACCEPT;
+	}
+	return NF_ACCEPT;
+}
+
+static const struct nf_hook_ops vpnpt_hook_ops[] = {
+	{
+		.hook = vpnpt_esp_hook,
+		.pf = NFPROTO_IPV4,
+		.hooknum = NF_INET_PRE_ROUTING,
+		.priority = VPNPT_HOOK_PRIORITY,
+	},
+};
+
+int vpnpt_hooks_register(struct net *net)
+{
+	return nf_register_net_hooks(net, vpnpt_hook_ops, ARRAY_SIZE(vpnpt_hook_ops));
+}
+
+void vpnpt_hooks_unregister(struct net *net)
+{
+	nf_unregister_net_hooks(net, vpnpt_hook_ops, ARRAY_SIZE(vpnpt_hook_ops));
+}
+
+/*
+ * vpnpt_hooks_reinject - continue held packets through PRE_ROUTING from
+ * this module's hook on, as nf_reinject() does for NFQUEUE: the hook runs
+ * again (now the window is the host's), then conntrack, NAT, routing.
+ * Process context; takes the RCU read lock and disables BHs like the
+ * receive path.
+ */
+void vpnpt_hooks_reinject(struct vpnpt_net *vn, struct list_head *held)
+{
+	struct mux_held *h, *tmp;
+
+	list_for_each_entry_safe(h, tmp, held, node) {
+		int (*okfn)(struct net *, struct sock *, struct sk_buff *) = h->aux;
+		struct sk_buff *skb = h->cookie;
+		const struct nf_hook_entries *e;
+		struct nf_hook_state state;
+		struct net_device *dev;
+		unsigned int i;
+		int ret;
+
+		list_del(&h->node);
+		mux_held_free(h);
+
+		rcu_read_lock();
+		local_bh_disable();
+		/* the device may have gone while the packet waited */
+		dev = dev_get_by_index_rcu(vn->net, skb->skb_iif);
+		e = rcu_dereference(vn->net->nf.hooks_ipv4[NF_INET_PRE_ROUTING]);
+		for (i = 0; e && i < e->num_hook_entries; i++)
+			if (e->hooks[i].hook == vpnpt_esp_hook)
+				break;
+		if (!dev || !e || i == e->num_hook_entries) {
+			kfree_skb(skb);
+		} else {
+			skb->dev = dev;
+			nf_hook_state_init(&state, NF_INET_PRE_ROUTING, NFPROTO_IPV4, dev,
+					   NULL, NULL, vn->net, okfn);
+			ret = nf_hook_slow(skb, &state, e, i);
+			if (ret == 1)
+				okfn(vn->net, NULL, skb);
+		}
+		local_bh_enable();
+		rcu_read_unlock();
+	}
+}
+
+void vpnpt_hooks_drop(struct list_head *held)
+{
+	struct mux_held *h, *tmp;
+
+	list_for_each_entry_safe(h, tmp, held, node) {
+		list_del(&h->node);
+		kfree_skb(h->cookie);
+		mux_held_free(h);
+	}
+}
+
+int vpnpt_hooks_init(void)
+{
+	struct nf_conntrack_zone zone = { .id = 0, .dir = NF_CT_DEFAULT_ZONE_DIR };
+	struct nf_conn *ct;
+	int cpu;
+
+	tmpl_pcpu = alloc_percpu(struct nf_conn *);
+	if (!tmpl_pcpu)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		ct = nf_ct_tmpl_alloc(&init_net, &zone, GFP_KERNEL);
+		if (!ct) {
+			vpnpt_hooks_uninit();
+			return -ENOMEM;
+		}
+		__set_bit(IPS_CONFIRMED_BIT, &ct->status);
+		*per_cpu_ptr(tmpl_pcpu, cpu) = ct;
+	}
+	return 0;
+}
+
+void vpnpt_hooks_uninit(void)
+{
+	struct nf_conn *ct;
+	int cpu;
+
+	if (!tmpl_pcpu)
+		return;
+	for_each_possible_cpu(cpu) {
+		ct = *per_cpu_ptr(tmpl_pcpu, cpu);
+		if (ct)
+			nf_ct_put(ct);
+	}
+	free_percpu(tmpl_pcpu);
+	tmpl_pcpu = NULL;
+}

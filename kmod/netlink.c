@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netlink.c: the "vpnpt_esp" generic netlink family (uapi/vpnpt_esp.h).
+ * Reading is open to anyone in the netns; changing anything (SET_PARAMS,
+ * FLUSH) needs CAP_NET_ADMIN in the netns' user namespace.
+ */
+#include <net/genetlink.h>
+#include <net/netlink.h>
+#include <net/sock.h>
+#include "netlink.h"
+#include "pernet.h"
+
+static struct genl_family vpnpt_genl_family;
+
+static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
+	[VPNPT_ESP_A_IDLE_TIMEOUT]	= NLA_POLICY_MIN(NLA_U32, 1), /* upper bounds: mux_params_set */
+	[VPNPT_ESP_A_PENDING_TIMEOUT]	= NLA_POLICY_RANGE(NLA_U32, 1, 600),
+	[VPNPT_ESP_A_DRAIN_TIMEOUT]	= NLA_POLICY_RANGE(NLA_U32, 1, 3600),
+	[VPNPT_ESP_A_MAX_PER_HOST]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[VPNPT_ESP_A_MAX_PER_PEER]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[VPNPT_ESP_A_MAX_MAPPINGS]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[VPNPT_ESP_A_KEEP_IKE_PORT]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[VPNPT_ESP_A_ZONE_BASE]		= NLA_POLICY_MIN(NLA_U16, 1),
+	[VPNPT_ESP_A_ZONE_COUNT]	= NLA_POLICY_RANGE(NLA_U16, 1, MUX_ZONE_COUNT_MAX),
+	[VPNPT_ESP_A_HOLD_MAX]		= NLA_POLICY_MAX(NLA_U32, 1024),
+	[VPNPT_ESP_A_WAN_IFINDEX]	= { .type = NLA_U32 },
+};
+
+struct dump_ctx {
+	struct sk_buff *skb;
+	struct netlink_callback *cb;
+};
+
+static int put_view(void *arg, const struct mux_view *v)
+{
+	struct dump_ctx *d = arg;
+	struct sk_buff *skb = d->skb;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(d->cb->skb).portid, d->cb->nlh->nlmsg_seq,
+			  &vpnpt_genl_family, NLM_F_MULTI, VPNPT_ESP_CMD_GET_MAPPINGS);
+	if (!hdr)
+		return 1;
+	if (nla_put_u8(skb, VPNPT_ESP_A_KIND, v->kind) ||
+	    nla_put_in_addr(skb, VPNPT_ESP_A_HOST, v->host) ||
+	    nla_put_in_addr(skb, VPNPT_ESP_A_PEER, v->peer) ||
+	    nla_put_u32(skb, VPNPT_ESP_A_SPI_OUT, v->spi_out) ||
+	    nla_put_u32(skb, VPNPT_ESP_A_SPI_IN, v->spi_in) ||
+	    nla_put_u8(skb, VPNPT_ESP_A_STATE, v->state) ||
+	    nla_put_u8(skb, VPNPT_ESP_A_REASON, v->reason) ||
+	    nla_put_u16(skb, VPNPT_ESP_A_ZONE, v->zone) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_AGE_MS, v->age_ms, VPNPT_ESP_A_PAD) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_IDLE_MS, v->idle_ms, VPNPT_ESP_A_PAD) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_PKTS_OUT, v->pkts_out, VPNPT_ESP_A_PAD) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_PKTS_IN, v->pkts_in, VPNPT_ESP_A_PAD) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_BYTES_OUT, v->bytes_out, VPNPT_ESP_A_PAD) ||
+	    nla_put_u64_64bit(skb, VPNPT_ESP_A_BYTES_IN, v->bytes_in, VPNPT_ESP_A_PAD))
+		goto cancel;
+	if (v->kind == VPNPT_ESP_KIND_IKE &&
+	    (nla_put_u64_64bit(skb, VPNPT_ESP_A_IKE_ISPI, v->ispi, VPNPT_ESP_A_PAD) ||
+	     nla_put_u64_64bit(skb, VPNPT_ESP_A_IKE_RSPI, v->rspi, VPNPT_ESP_A_PAD) ||
+	     nla_put_u8(skb, VPNPT_ESP_A_IKE_VERSION, v->ike_version)))
+		goto cancel;
+	genlmsg_end(skb, hdr);
+	return 0;
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return 1;
+}
+
+static int get_mappings_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct vpnpt_net *vn = vpnpt_net(sock_net(skb->sk));
+	struct dump_ctx d = { .skb = skb, .cb = cb };
+	u32 start = cb->args[0], next;
+
+	next = mux_dump(vn->mux, start, vpnpt_now(), put_view, &d);
+	cb->args[0] = next;
+	return next == start ? 0 : skb->len;
+}
+
+static int get_counters_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
+	struct sk_buff *msg;
+	struct nlattr *nest;
+	void *hdr;
+	int c;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &vpnpt_genl_family, 0, VPNPT_ESP_CMD_GET_COUNTERS);
+	if (!hdr)
+		goto nospace;
+	nest = nla_nest_start(msg, VPNPT_ESP_A_COUNTERS);
+	if (!nest)
+		goto nospace;
+	for (c = 0; c < VPNPT_ESP_C_NUM; c++)
+		if (nla_put_u64_64bit(msg, c + 1, mux_counter(vn->mux, c), VPNPT_ESP_A_PAD))
+			goto nospace;
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+nospace:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+static int get_params_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
+	struct mux_params p;
+	struct sk_buff *msg;
+	void *hdr;
+
+	mux_params_get(vn->mux, &p);
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &vpnpt_genl_family, 0, VPNPT_ESP_CMD_GET_PARAMS);
+	if (!hdr ||
+	    nla_put_u32(msg, VPNPT_ESP_A_IDLE_TIMEOUT, p.idle_timeout) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_PENDING_TIMEOUT, p.pending_timeout) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_DRAIN_TIMEOUT, p.drain_timeout) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_MAX_PER_HOST, p.max_per_host) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_MAX_PER_PEER, p.max_per_peer) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_MAX_MAPPINGS, p.max_mappings) ||
+	    nla_put_u8(msg, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port) ||
+	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_BASE, p.zone_base) ||
+	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_COUNT, p.zone_count) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_HOLD_MAX, p.hold_max) ||
+	    nla_put_u32(msg, VPNPT_ESP_A_WAN_IFINDEX, p.wan_ifindex)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
+	struct nlattr **a = info->attrs;
+	struct mux_params p;
+	int ret;
+
+	mux_params_get(vn->mux, &p);
+	if (a[VPNPT_ESP_A_IDLE_TIMEOUT])
+		p.idle_timeout = nla_get_u32(a[VPNPT_ESP_A_IDLE_TIMEOUT]);
+	if (a[VPNPT_ESP_A_PENDING_TIMEOUT])
+		p.pending_timeout = nla_get_u32(a[VPNPT_ESP_A_PENDING_TIMEOUT]);
+	if (a[VPNPT_ESP_A_DRAIN_TIMEOUT])
+		p.drain_timeout = nla_get_u32(a[VPNPT_ESP_A_DRAIN_TIMEOUT]);
+	if (a[VPNPT_ESP_A_MAX_PER_HOST])
+		p.max_per_host = nla_get_u32(a[VPNPT_ESP_A_MAX_PER_HOST]);
+	if (a[VPNPT_ESP_A_MAX_PER_PEER])
+		p.max_per_peer = nla_get_u32(a[VPNPT_ESP_A_MAX_PER_PEER]);
+	if (a[VPNPT_ESP_A_MAX_MAPPINGS])
+		p.max_mappings = nla_get_u32(a[VPNPT_ESP_A_MAX_MAPPINGS]);
+	if (a[VPNPT_ESP_A_KEEP_IKE_PORT])
+		p.keep_ike_port = nla_get_u8(a[VPNPT_ESP_A_KEEP_IKE_PORT]);
+	if (a[VPNPT_ESP_A_ZONE_BASE])
+		p.zone_base = nla_get_u16(a[VPNPT_ESP_A_ZONE_BASE]);
+	if (a[VPNPT_ESP_A_ZONE_COUNT])
+		p.zone_count = nla_get_u16(a[VPNPT_ESP_A_ZONE_COUNT]);
+	if (a[VPNPT_ESP_A_HOLD_MAX])
+		p.hold_max = nla_get_u32(a[VPNPT_ESP_A_HOLD_MAX]);
+	if (a[VPNPT_ESP_A_WAN_IFINDEX])
+		p.wan_ifindex = nla_get_u32(a[VPNPT_ESP_A_WAN_IFINDEX]);
+
+	ret = mux_params_set(vn->mux, &p);
+	if (ret == -2) {
+		GENL_SET_ERR_MSG(info, "zone range in use: flush first");
+		return -EBUSY;
+	}
+	if (ret) {
+		GENL_SET_ERR_MSG(info, "inconsistent parameters (idle < pending, or zones past 65535)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int flush_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
+
+	mux_flush(vn->mux, vpnpt_now());
+	vpnpt_net_housekeep(vn);	/* drops held packets, flushes zones */
+	return 0;
+}
+
+static const struct genl_small_ops vpnpt_genl_ops[] = {
+	{
+		.cmd = VPNPT_ESP_CMD_GET_MAPPINGS,
+		.dumpit = get_mappings_dumpit,
+	},
+	{
+		.cmd = VPNPT_ESP_CMD_GET_COUNTERS,
+		.doit = get_counters_doit,
+	},
+	{
+		.cmd = VPNPT_ESP_CMD_GET_PARAMS,
+		.doit = get_params_doit,
+	},
+	{
+		.cmd = VPNPT_ESP_CMD_SET_PARAMS,
+		.doit = set_params_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = VPNPT_ESP_CMD_FLUSH,
+		.doit = flush_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+};
+
+static struct genl_family vpnpt_genl_family __ro_after_init = {
+	.name = VPNPT_ESP_GENL_NAME,
+	.version = VPNPT_ESP_GENL_VERSION,
+	.maxattr = VPNPT_ESP_A_MAX,
+	.policy = vpnpt_policy,
+	.netnsok = true,
+	.module = THIS_MODULE,
+	.small_ops = vpnpt_genl_ops,
+	.n_small_ops = ARRAY_SIZE(vpnpt_genl_ops),
+	.resv_start_op = VPNPT_ESP_CMD_FLUSH + 1,
+};
+
+int __init vpnpt_genl_init(void)
+{
+	return genl_register_family(&vpnpt_genl_family);
+}
+
+void vpnpt_genl_uninit(void)
+{
+	genl_unregister_family(&vpnpt_genl_family);
+}

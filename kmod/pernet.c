@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pernet.c: one struct mux per network namespace, its hooks, and the two
+ * works that do what the packet path must not: expiry (every second),
+ * flushing conntrack out of freed zones, and re-injecting held packets.
+ */
+#include <linux/jiffies.h>
+#include <linux/random.h>
+#include <linux/vmalloc.h>
+#include <net/netns/generic.h>
+#include <net/xfrm.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_zones.h>
+#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
+#include "hooks.h"
+#include "pernet.h"
+
+static unsigned int vpnpt_net_id __read_mostly;
+
+struct vpnpt_net *vpnpt_net(const struct net *net)
+{
+	return net_generic(net, vpnpt_net_id);
+}
+
+u64 vpnpt_now(void)
+{
+	return jiffies64_to_msecs(get_jiffies_64());
+}
+
+/* The router's own SA (daddr, spi): its ESP is never a LAN host's. */
+static bool local_spi(void *ctx, __be32 daddr, u32 spi)
+{
+	struct net *net = ctx;
+	xfrm_address_t a = { .a4 = daddr };
+	struct xfrm_state *x;
+
+	x = xfrm_state_lookup(net, 0, &a, htonl(spi), IPPROTO_ESP, AF_INET);
+	if (!x)
+		return false;
+	xfrm_state_put(x);
+	return true;
+}
+
+static int zone_match(struct nf_conn *ct, void *data)
+{
+	return nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL) == *(u16 *)data;
+}
+
+/* Conntrack entries left in a freed pair's zone would hand the next pair's
+ * replies to the old host: remove them before the zone is reused. */
+static void flush_dirty_zones(struct vpnpt_net *vn)
+{
+	struct nf_ct_iter_data d = { .net = vn->net };
+	u16 zones[32];
+	u32 n, i;
+
+	while ((n = mux_zone_take_dirty(vn->mux, zones, ARRAY_SIZE(zones))) > 0) {
+		for (i = 0; i < n; i++) {
+			d.data = &zones[i];
+			nf_ct_iterate_cleanup_net(zone_match, &d);
+			mux_zone_release(vn->mux, zones[i]);
+			mux_count(vn->mux, VPNPT_ESP_C_ZONE_FLUSHES);
+		}
+	}
+}
+
+static void drain_lists(struct vpnpt_net *vn)
+{
+	LIST_HEAD(expired);
+
+	mux_take_expired(vn->mux, &expired);
+	vpnpt_hooks_drop(&expired);
+}
+
+void vpnpt_net_housekeep(struct vpnpt_net *vn)
+{
+	drain_lists(vn);
+	flush_dirty_zones(vn);
+	vpnpt_net_kick(vn);
+}
+
+static void gc_work(struct work_struct *work)
+{
+	struct vpnpt_net *vn = container_of(to_delayed_work(work), struct vpnpt_net, gc);
+
+	mux_gc(vn->mux, vpnpt_now());
+	vpnpt_net_housekeep(vn);
+	if (!READ_ONCE(vn->exiting))
+		schedule_delayed_work(&vn->gc, HZ);
+}
+
+static void reinject_work(struct work_struct *work)
+{
+	struct vpnpt_net *vn = container_of(work, struct vpnpt_net, reinject);
+	LIST_HEAD(released);
+
+	mux_take_released(vn->mux, &released);
+	if (READ_ONCE(vn->exiting))
+		vpnpt_hooks_drop(&released);
+	else
+		vpnpt_hooks_reinject(vn, &released);
+}
+
+void vpnpt_net_kick(struct vpnpt_net *vn)
+{
+	if (!list_empty_careful(&vn->mux->released) && !READ_ONCE(vn->exiting))
+		schedule_work(&vn->reinject);
+}
+
+static int __net_init vpnpt_net_init(struct net *net)
+{
+	struct vpnpt_net *vn = vpnpt_net(net);
+	struct mux_params p;
+	int ret;
+
+	vn->net = net;
+	vn->mux = kvzalloc(sizeof(*vn->mux), GFP_KERNEL);
+	if (!vn->mux)
+		return -ENOMEM;
+	mux_params_default(&p);
+	ret = mux_init(vn->mux, &p, get_random_u32());
+	if (ret) {
+		ret = -ENOMEM;
+		goto err_mux;
+	}
+	vn->mux->ops.local_spi = local_spi;
+	vn->mux->ops.ctx = net;
+	INIT_DELAYED_WORK(&vn->gc, gc_work);
+	INIT_WORK(&vn->reinject, reinject_work);
+
+	/* conntrack reassembles fragments at NF_IP_PRI_CONNTRACK_DEFRAG,
+	 * before this module's hook: make sure it does in this netns */
+	ret = nf_defrag_ipv4_enable(net);
+	if (ret)
+		goto err_defrag;
+	ret = vpnpt_hooks_register(net);
+	if (ret)
+		goto err_hooks;
+	schedule_delayed_work(&vn->gc, HZ);
+	return 0;
+
+err_hooks:
+	nf_defrag_ipv4_disable(net);
+err_defrag:
+	mux_destroy(vn->mux);
+err_mux:
+	kvfree(vn->mux);
+	return ret;
+}
+
+static void __net_exit vpnpt_net_exit(struct net *net)
+{
+	struct vpnpt_net *vn = vpnpt_net(net);
+	LIST_HEAD(held);
+
+	WRITE_ONCE(vn->exiting, true);
+	vpnpt_hooks_unregister(net);	/* waits for packets in the hook */
+	cancel_delayed_work_sync(&vn->gc);
+	cancel_work_sync(&vn->reinject);
+	mux_flush(vn->mux, vpnpt_now());
+	mux_take_released(vn->mux, &held);
+	mux_take_expired(vn->mux, &held);
+	vpnpt_hooks_drop(&held);
+	flush_dirty_zones(vn);
+	nf_defrag_ipv4_disable(net);
+	synchronize_rcu();		/* no reader holds a table object */
+	mux_destroy(vn->mux);
+	kvfree(vn->mux);
+}
+
+static struct pernet_operations vpnpt_net_ops = {
+	.init = vpnpt_net_init,
+	.exit = vpnpt_net_exit,
+	.id = &vpnpt_net_id,
+	.size = sizeof(struct vpnpt_net),
+};
+
+int vpnpt_pernet_init(void)
+{
+	return register_pernet_subsys(&vpnpt_net_ops);
+}
+
+void vpnpt_pernet_uninit(void)
+{
+	unregister_pernet_subsys(&vpnpt_net_ops);
+}
