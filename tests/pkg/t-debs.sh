@@ -88,27 +88,26 @@ if [ "$v" = "$version" ]; then pass "package version $v is VERSION"
 else fail "package version $v, VERSION says $version"; fi
 
 # The module can only be built once kmod/ has its Makefile.
+kver=$("$root/scripts/kernel-version" 2>/dev/null)
 have_kmod=0
 dpkg-deb -c "$dkmsdeb" | grep "usr/src/vpnpt-$version/kmod/Makefile$" >/dev/null && have_kmod=1
 
 # dkms runs depmod, which writes modules.* into /lib/modules/<6.1 ABI>; where
 # that directory held only the headers' build/source links, put it back so.
-kver=$("$root/scripts/kernel-version" 2>/dev/null)
 depmod_clean=0
 [ -n "$kver" ] && [ ! -e "/lib/modules/$kver/modules.dep" ] && [ ! -d "/lib/modules/$kver/kernel" ] &&
   depmod_clean=1
 
 # --- install --------------------------------------------------------------------
-# vpnpt-dkms's postinst builds the module for each kernel with headers; without
-# a Makefile that build must fail, so then only vpnpt is installed.
-pkgs=("$deb")
-((have_kmod)) && pkgs+=("$dkmsdeb")
+# vpnpt first; vpnpt-dkms (whose postinst builds the module) in the DKMS part,
+# so that a module that does not build fails that part alone.
 installed=1
-if run apt install -y --no-install-recommends "${pkgs[@]}" > "${scratch:-/var/tmp}/vpnpt-pkg-apt.log" 2>&1; then
-  pass "apt-get install ${pkgs[*]##*/}"
+log=${scratch:-/var/tmp}/vpnpt-pkg-apt.log
+if run apt install -y --no-install-recommends "$deb" > "$log" 2>&1; then
+  pass "apt-get install ${deb##*/}"
 else
-  tail -n 40 "${scratch:-/var/tmp}/vpnpt-pkg-apt.log"
-  fail "apt-get install ${pkgs[*]##*/}"; finish
+  tail -n 40 "$log"
+  fail "apt-get install ${deb##*/}"; finish
 fi
 
 # --- the controller ---------------------------------------------------------------
@@ -177,11 +176,20 @@ for page in "8 vpnpt" "5 vpnpt.toml"; do
 done
 
 # --- DKMS ---------------------------------------------------------------------------
+# vpnpt-dkms's postinst builds the module for each kernel in /lib/modules
+# (the running one has no headers here, so that is the Debian 6.1 ABI).
 if ((!have_kmod)); then
   skip "DKMS: vpnpt-dkms holds no kmod/Makefile yet, module build not tested"
 elif [ -z "$kver" ] || [ ! -d "/lib/modules/$kver/build" ]; then
   skip "DKMS: no linux-headers-6.1 installed (scripts/setup --vm installs them)"
+elif ! run apt install -y --no-install-recommends "$dkmsdeb" > "$log" 2>&1; then
+  tail -n 20 "$log"
+  tail -n 30 "/var/lib/dkms/vpnpt/$version/build/make.log" 2>/dev/null
+  fail "apt-get install ${dkmsdeb##*/} (the module did not build for $kver)"
 else
+  pass "apt-get install ${dkmsdeb##*/}"
+  [ -f "/usr/src/vpnpt-$version/dkms.conf" ] && pass "/usr/src/vpnpt-$version/dkms.conf" ||
+    fail "no /usr/src/vpnpt-$version/dkms.conf"
   if ! dkms status -m vpnpt -v "$version" -k "$kver" | grep -qE ': (built|installed)'; then
     run dkms build -m vpnpt -v "$version" -k "$kver" || true
   fi
