@@ -183,10 +183,13 @@ spi_in() { printf '0x%x' $((0x2000 + 0x100 * ${2:-0} + $1)); }    # server -> ho
 
 # ---- vpnpt (controller + module) -----------------------------------------
 # need_vpnpt: skip unless the controller binary and the module both exist.
-need_vpnpt() {
+need_controller() {
 	[ -n "$VPNPT_BIN" ] && [ -x "$VPNPT_BIN" ] || skip "no vpnpt binary in the build dir (build it first)"
+}
+need_module() {
 	modinfo vpnpt_esp >/dev/null 2>&1 || skip "vpnpt_esp module not built (kmod/Makefile absent)"
 }
+need_vpnpt() { need_controller; need_module; }
 
 # vpnpt_config ESP: the shipped config with [ipsec] esp set, written to /tmp.
 vpnpt_config() {
@@ -267,7 +270,7 @@ pptp_show_logs() {
 # TOML appended to the config). Sets $CFG. Skips without controller/module.
 CFG=
 mux_up() {
-	need_vpnpt
+	need_controller
 	if [ "$1" = mux ]; then run modprobe vpnpt_esp || fail "modprobe vpnpt_esp"; fi
 	CFG=$(vpnpt_config "$1" "${2:-}") || fail "config"
 	run vpnpt --config "$CFG" apply || fail "vpnpt apply (esp = $1)"

@@ -5,7 +5,7 @@
 # replies. If this passes both tunnels, t-mux-two proves nothing.
 . "$VPNPT_VM_TESTS/lib.sh"
 
-need_vpnpt
+need_controller
 lab_up 2 || fail "lab"
 esp_ready || fail "esp4/drbg"
 mux_up single
