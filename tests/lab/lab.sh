@@ -124,6 +124,25 @@ lab_count() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
 # lab_ready LOG: wait until a peer server logged that it listens.
 lab_ready() { lab_poll 10 grep -q '"ev": "listen"' "$1" || { lab_log "not ready: $1"; cat "$1" >&2; return 1; }; }
 
+# ---- captures -----------------------------------------------------------------
+
+# lab_capture_start NS DEV FILE FILTER: capture on DEV in NS with tshark until
+# lab_capture_stop; returns once tshark is capturing.
+lab_capture_start() {
+	command -v tshark >/dev/null || lab_skip "tshark not found (run scripts/setup)"
+	lab_bg "$1" "$3.log" tshark -q -i "$2" -f "$4" -w "$3"
+	LAB_CAPTURE_PID=$LAB_LAST_PID
+	lab_poll 10 grep -q "Capturing on" "$3.log" || { cat "$3.log" >&2; return 1; }
+}
+# lab_capture_stop: stop the capture and let tshark finish the file.
+lab_capture_stop() { kill -INT "$LAB_CAPTURE_PID" 2>/dev/null; wait "$LAB_CAPTURE_PID" 2>/dev/null; return 0; }
+# lab_capture_read FILE FIELD...: one line per packet, fields tab-separated.
+lab_capture_read() {
+	local f=$1 a=(); shift
+	for x; do a+=(-e "$x"); done
+	tshark -r "$f" -T fields "${a[@]}" 2>/dev/null
+}
+
 # ---- vpnpt in the router ----------------------------------------------------
 
 # lab_config OUT [SECTION KEY VALUE]...: write OUT as the shipped config with

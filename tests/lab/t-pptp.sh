@@ -85,7 +85,9 @@ check_during() {
 lab_config "$LAB_DIR/default.toml"
 lab_check "vpnpt apply (shipped config)" lab_apply "$LAB_DIR/default.toml"
 RUN=on
+lab_capture_start "$S" eth0 "$LAB_DIR/on.pcap" "ip proto 47" || exit 1
 two_calls on 2
+lab_capture_stop
 lab_check "host 1 gets all its GRE replies as Call ID 1, nothing else" test "$RC1" = 0
 lab_check "host 2 gets all its GRE replies as Call ID 1, nothing else" test "$RC2" = 0
 lab_check "server saw two calls, both from the WAN address" \
@@ -95,6 +97,18 @@ lab_check "server saw no Call ID 1 (both translated)" no_call_id_1
 lab_check "host 1's GRE reached the server with its call's key" gre_ok h1
 lab_check "host 2's GRE reached the server with its call's key" gre_ok h2
 lab_check "server got no GRE for an unknown call" test -z "$(pac gre-unknown)"
+# On the wire at the server (tshark on its eth0): GRE to the server carries
+# only the server's Call IDs, GRE from it only the translated IDs; never 1.
+wire() { lab_capture_read "$LAB_DIR/$RUN.pcap" ip.src ip.dst gre.key.call_id | sort -u; }
+wire_keys() { wire | awk -v s="$1" -v d="$2" '$1 == s && $2 == d {print $3}' | sort -nu | tr '\n' ' '; }
+ids_at_server() { pac ocrq | jq -r ".$1" | sort -nu | tr '\n' ' '; }
+lab_check "wire: GRE WAN -> server keyed with the server's two Call IDs only" \
+	eval 'test "$(wire_keys "$LAB_WAN_IP" "$SIP")" = "$(ids_at_server pac_call_id)"'
+lab_check "wire: GRE server -> WAN keyed with the two translated Call IDs only" \
+	eval 'test "$(wire_keys "$SIP" "$LAB_WAN_IP")" = "$(ids_at_server call_id)"'
+lab_check "wire: no other GRE at the server" \
+	eval 'test "$(wire | awk -v w="$LAB_WAN_IP" -v s="$SIP" "!((\$1 == w && \$2 == s) || (\$1 == s && \$2 == w))" | wc -l)" = 0'
+lab_log "wire: $(wire | tr '\n' ';')"
 lab_check "named counter pptp_ctrl counted the control connections" \
 	test "$(lab_counter pptp_ctrl)" -ge 8
 lab_check "named counter pptp_gre counted the GRE both ways" \
@@ -105,9 +119,13 @@ lab_ns "$R" conntrack -F 2>/dev/null
 lab_config "$LAB_DIR/pptp-off.toml" pptp enabled false
 lab_check "vpnpt apply ([pptp] enabled = false)" lab_apply "$LAB_DIR/pptp-off.toml"
 RUN=off
+lab_capture_start "$S" eth0 "$LAB_DIR/off.pcap" "ip proto 47" || exit 1
 two_calls off
+lab_capture_stop
 lab_check "pptp off: server sees Call ID 1 from both hosts (collision)" \
 	test "$(pac ocrq | jq -r .call_id | sort | uniq -c | awk '{print $1 "x" $2}')" = 2x1
+lab_check "pptp off, wire: the server's GRE replies for both calls are keyed 1" \
+	eval 'test "$(wire_keys "$SIP" "$LAB_WAN_IP")" = "1 "'
 lab_check_not "pptp off: host 1 gets none of its GRE replies right" test "$RC1" = 0
 lab_check_not "pptp off: host 2 gets none of its GRE replies right" test "$RC2" = 0
 
