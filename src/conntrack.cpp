@@ -10,6 +10,8 @@
 #include <netlink/netfilter/nfnl.h>
 #include <netlink/netlink.h>
 
+#include <endian.h>
+
 #include <cstring>
 #include <memory>
 
@@ -92,7 +94,6 @@ int on_ct(nl_msg* msg, void* arg) {
   e.status = nfnl_ct_get_status(ct);
   e.timeout = nfnl_ct_get_timeout(ct);
   e.zone = nfnl_ct_test_zone(ct) ? nfnl_ct_get_zone(ct) : 0;
-  if (nfnl_ct_test_timestamp(ct)) e.start_ns = nfnl_ct_get_timestamp(ct)->start;
   for (int dir = 0; dir < 2; ++dir) {
     if (nfnl_ct_test_packets(ct, dir)) e.packets += nfnl_ct_get_packets(ct, dir);
     if (nfnl_ct_test_bytes(ct, dir)) e.bytes += nfnl_ct_get_bytes(ct, dir);
@@ -107,6 +108,11 @@ int on_ct(nl_msg* msg, void* arg) {
         e.helper = nla_get_string(help[CTA_HELP_NAME]);
     }
     if (tb[CTA_TUPLE_MASTER]) e.has_master = parse_tuple(tb[CTA_TUPLE_MASTER], e.master);
+    if (tb[CTA_TIMESTAMP]) {
+      nlattr* ts[CTA_TIMESTAMP_MAX + 1];
+      if (nla_parse_nested(ts, CTA_TIMESTAMP_MAX, tb[CTA_TIMESTAMP], nullptr) == 0 && ts[CTA_TIMESTAMP_START])
+        e.start_ns = be64toh(nla_get_u64(ts[CTA_TIMESTAMP_START]));
+    }
   }
   out->push_back(std::move(e));
   return NL_OK;

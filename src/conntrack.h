@@ -1,10 +1,11 @@
 // conntrack.h: live conntrack entries and expectations, read through libnl.
 //
-// libnl-nf-3 parses the tuples, status, timeout, zone, counters and
-// timestamps of an entry but not its helper name (CTA_HELP) nor its master
-// (CTA_TUPLE_MASTER, which ties a PPTP GRE call to its control connection).
+// libnl-nf-3 (3.7) parses the tuples, status, timeout, zone and counters of
+// an entry but not its helper name (CTA_HELP), its master (CTA_TUPLE_MASTER,
+// which ties a PPTP GRE call to its control connection) nor its start time
+// (CTA_TIMESTAMP).
 // So the dump is run here and each message is given to libnl's parser and,
-// for those two attributes, to libnl's attribute functions: no second
+// for those three attributes, to libnl's attribute functions: no second
 // netlink library is needed.
 #pragma once
 
