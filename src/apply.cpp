@@ -47,6 +47,21 @@ std::string describe(const Config& cfg, const EspDecision& esp) {
   return s;
 }
 
+// -v: what apply and check found before acting.
+void say_findings(const Options& opt, const std::vector<KernelPiece>& pieces, const Ruleset& rs,
+                  const std::string& rules_dir, std::ostream& out) {
+  if (!opt.verbose) return;
+  out << "rules: " << rules_dir << " (digest " << rs.digest << ")\n";
+  for (const auto& p : pieces) out << "kernel: " << p.name << " " << p.state << " (" << p.purpose << ")\n";
+}
+
+void require_pieces(const std::vector<KernelPiece>& pieces) {
+  for (const auto& p : pieces)
+    if (p.state == "missing")
+      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
+                  "install a kernel with it, or turn off what needs it in the config");
+}
+
 }  // namespace
 
 void run_show(const Options& opt, std::ostream& out) {
@@ -56,10 +71,11 @@ void run_show(const Options& opt, std::ostream& out) {
 
 void run_check(const Options& opt, std::ostream& out) {
   Config cfg = load_checked(opt);
-  Ruleset rs = render_ruleset(cfg, find_rules_dir(opt.rules_dir));
-  for (const auto& p : probe_kernel(cfg))
-    if (p.state == "missing")
-      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")");
+  std::string rules_dir = find_rules_dir(opt.rules_dir);
+  Ruleset rs = render_ruleset(cfg, rules_dir);
+  auto pieces = probe_kernel(cfg);
+  say_findings(opt, pieces, rs, rules_dir, out);
+  require_pieces(pieces);
   EspDecision esp = decide_esp(cfg, /*load=*/false);
   Nft nft;
   nft.load_file(transaction(rs), transaction_file(), "check", /*dry_run=*/true);
@@ -69,13 +85,14 @@ void run_check(const Options& opt, std::ostream& out) {
 
 void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   Config cfg = load_checked(opt);
-  Ruleset rs = render_ruleset(cfg, find_rules_dir(opt.rules_dir));
+  std::string rules_dir = find_rules_dir(opt.rules_dir);
+  Ruleset rs = render_ruleset(cfg, rules_dir);
   Lock lock;
   Nft nft;
   if (dry_run) {
-    for (const auto& p : probe_kernel(cfg))
-      if (p.state == "missing")
-        throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")");
+    auto pieces = probe_kernel(cfg);
+    say_findings(opt, pieces, rs, rules_dir, out);
+    require_pieces(pieces);
     EspDecision esp = decide_esp(cfg, /*load=*/false);
     nft.load_file(transaction(rs), transaction_file(), "apply --dry-run", /*dry_run=*/true);
     out << "dry run: the kernel accepts table " << table_ref() << " (" << describe(cfg, esp)
@@ -84,7 +101,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
     return;
   }
 
-  load_kernel_pieces(cfg);
+  say_findings(opt, load_kernel_pieces(cfg), rs, rules_dir, out);
   // Everything that can fail is checked before anything changes: the dry run
   // proves the kernel takes the whole transaction.
   nft.load_file(transaction(rs), transaction_file(), "apply", /*dry_run=*/true);
