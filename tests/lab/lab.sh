@@ -31,6 +31,7 @@
 # Exit 4 (lab_skip) when this machine cannot run the lab at all.
 
 LAB_PREFIX=
+LAB_LOCK_FD=       # flock held while this lab exists (see lab_init)
 LAB_NETNS=()       # every namespace created, in creation order
 LAB_PIDS=()        # background processes started with lab_bg
 LAB_DIR=           # logs and captures of this run
@@ -66,16 +67,16 @@ lab_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 lab_bg() {
 	local ns=$1 log=$2; shift 2
 	printf '+ [%s] %s &\n' "$ns" "$*" >&2
-	ip netns exec "$ns" "$@" >"$log" 2>&1 &
+	ip netns exec "$ns" "$@" >"$log" 2>&1 {LAB_LOCK_FD}>&- &
 	LAB_PIDS+=("$!")
 	LAB_LAST_PID=$!
 }
 
 # lab_peer NS PEER ARGS...: run a protocol peer from tests/peers in NS.
 lab_peer() { local ns=$1 peer=$2; shift 2; printf '+ [%s] %s.py %s\n' "$ns" "$peer" "$*" >&2;
-	ip netns exec "$ns" "$LAB_PY" "$LAB_PEERS/$peer.py" "$@"; }
+	ip netns exec "$ns" "$LAB_PY" -B "$LAB_PEERS/$peer.py" "$@"; }
 lab_peer_bg() { local ns=$1 log=$2 peer=$3; shift 3
-	lab_bg "$ns" "$log" "$LAB_PY" -u "$LAB_PEERS/$peer.py" "$@"; }
+	lab_bg "$ns" "$log" "$LAB_PY" -B -u "$LAB_PEERS/$peer.py" "$@"; }
 
 # lab_stop PID: stop one background process started by lab_bg and reap it.
 lab_stop() {
@@ -226,6 +227,13 @@ lab_init() {
 	# vpnpt keeps its lock and applied-state per network namespace (by inode,
 	# which the kernel reuses): keep this lab's apart from the machine's.
 	export VPNPT_RUN_DIR=${VPNPT_RUN_DIR:-$LAB_DIR/run}
+	# One run per prefix at a time: a second run of the same test waits for
+	# the first instead of taking its namespaces away. Once we hold the
+	# lock, namespaces with our prefix are leftovers of a killed run.
+	local lock=/run/lock
+	[[ -d $lock ]] || lock=/tmp
+	exec {LAB_LOCK_FD}>"$lock/vpnpt-lab-$LAB_PREFIX.lock"
+	flock -w 300 "$LAB_LOCK_FD" || { echo "lab $LAB_PREFIX: another run holds $lock/vpnpt-lab-$LAB_PREFIX.lock" >&2; exit 1; }
 	trap lab_teardown EXIT
 	trap 'exit 1' INT TERM
 	local ns
