@@ -141,10 +141,32 @@ else fail "vpnpt check on the shipped default config: exit $rc"; fi
 if ip netns exec "$ns" nft list tables 2>/dev/null | grep -q vpnpt; then
   fail "vpnpt check left a table behind"
 else pass "vpnpt check changed nothing (no table in $ns)"; fi
+
+# apply / status / remove as the unit runs them: with only the unit's
+# CapabilityBoundingSet and no new privileges (the rest of its sandbox needs
+# a running systemd, which this machine lacks).
+unit=/lib/systemd/system/vpnpt.service
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+export VPNPT_RUN_DIR=${scratch:-/var/tmp}/vpnpt-pkg-run.$$
+as_unit() { ip netns exec "$ns" setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" vpnpt "$@"; }
+echo "+ ip netns exec $ns setpriv --bounding-set=-all,$caps vpnpt apply"
+if as_unit apply && ip netns exec "$ns" nft list table inet vpnpt >/dev/null 2>&1; then
+  pass "vpnpt apply with the unit's capabilities ($caps) loads table inet vpnpt"
+else fail "vpnpt apply with the unit's capabilities ($caps)"; fi
+if as_unit status > /dev/null; then pass "vpnpt status with the unit's capabilities"
+else fail "vpnpt status with the unit's capabilities"; fi
+echo "+ ip netns exec $ns setpriv --bounding-set=-all,$caps vpnpt remove"
+if as_unit remove && ! ip netns exec "$ns" nft list table inet vpnpt >/dev/null 2>&1; then
+  pass "vpnpt remove with the unit's capabilities deletes the table"
+else fail "vpnpt remove with the unit's capabilities"; fi
+# ... while without CAP_NET_ADMIN nothing can be applied.
+if ip netns exec "$ns" setpriv --no-new-privs --bounding-set=-all,+sys_module vpnpt apply 2>/dev/null; then
+  fail "vpnpt apply worked without CAP_NET_ADMIN"
+else pass "vpnpt apply fails without CAP_NET_ADMIN"; fi
+rm -rf "$VPNPT_RUN_DIR"
 run ip netns del "$ns"
 
 # --- the unit, completion, man pages ------------------------------------------------
-unit=/lib/systemd/system/vpnpt.service
 if out=$(systemd-analyze verify "$unit" 2>&1) && [ -z "$out" ]; then
   pass "systemd-analyze verify $unit"
 else echo "$out"; fail "systemd-analyze verify $unit"; fi
