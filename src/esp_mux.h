@@ -1,0 +1,41 @@
+// esp_mux.h: the controller's client of the vpnpt_esp kernel module, through
+// its generic netlink family "vpnpt_esp" (kmod/uapi/vpnpt_esp.h) and libnl-genl-3.
+//
+// Every call works in the caller's network namespace.  Failures throw
+// vpnpt::Error(ErrorKind::Kernel, "esp mux", <problem>, <hint>).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vpnpt::espmux {
+
+struct Params {
+  uint32_t idle_timeout = 600, pending_timeout = 5, drain_timeout = 30,
+           max_per_host = 16, max_per_peer = 256, max_mappings = 4096;
+  bool keep_ike_port = false;
+};
+
+struct Mapping {
+  std::string host, peer;          // dotted IPv4
+  uint32_t spi_out = 0, spi_in = 0;  // 0: not seen / not bound yet
+  std::string state, reason;       // "pending|bound|draining"; "ike|esp-first|ike-out|..."
+  uint64_t age_ms = 0, packets_out = 0, packets_in = 0, bytes_out = 0, bytes_in = 0;
+  uint16_t zone = 0;               // conntrack zone of (host, peer)
+  std::string kind;                // "esp" or "ike"
+  uint64_t idle_ms = 0;
+  uint64_t ike_ispi = 0, ike_rspi = 0;  // kind "ike": full 64-bit SPIs/cookies
+  uint8_t ike_version = 0;
+};
+
+bool family_present();   // the genl family resolves in this netns
+void load_module();      // libkmod: modprobe vpnpt_esp; Error(Kernel) with a hint if absent
+void set_params(const Params&);
+Params get_params();
+std::vector<Mapping> dump_mappings();
+std::vector<std::pair<std::string, uint64_t>> counters();
+void flush();
+
+}  // namespace vpnpt::espmux
