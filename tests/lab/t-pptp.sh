@@ -31,8 +31,8 @@ lab_ready "$LAB_DIR/pac.log" || exit 1
 two_calls() {
 	local name=$1 hold=${2:-0} p1 p2
 	PAC_FROM=$(wc -l <"$LAB_DIR/pac.log")
-	lab_peer_bg "$(lab_lan 1)" "$LAB_DIR/$name-h1.log" pptp client "$SIP" --call-id 1 --tag h1 --hold "$hold"; p1=$LAB_LAST_PID
-	lab_peer_bg "$(lab_lan 2)" "$LAB_DIR/$name-h2.log" pptp client "$SIP" --call-id 1 --tag h2 --hold "$hold"; p2=$LAB_LAST_PID
+	lab_peer_bg "$(lab_lan 1)" "$LAB_DIR/$name-h1.log" pptp client "$SIP" --call-id 1 --tag h1 --hold "$hold" --timeout 3; p1=$LAB_LAST_PID
+	lab_peer_bg "$(lab_lan 2)" "$LAB_DIR/$name-h2.log" pptp client "$SIP" --call-id 1 --tag h2 --hold "$hold" --timeout 3; p2=$LAB_LAST_PID
 	if ((hold)); then
 		lab_poll 10 grep -q gre-result "$LAB_DIR/$name-h1.log"
 		lab_poll 10 grep -q gre-result "$LAB_DIR/$name-h2.log"
@@ -99,7 +99,11 @@ lab_check "host 2's GRE reached the server with its call's key" gre_ok h2
 lab_check "server got no GRE for an unknown call" test -z "$(pac gre-unknown)"
 # On the wire at the server (tshark on its eth0): GRE to the server carries
 # only the server's Call IDs, GRE from it only the translated IDs; never 1.
-wire() { lab_capture_read "$LAB_DIR/$RUN.pcap" ip.src ip.dst gre.key.call_id | sort -u; }
+wire() {
+	[[ -s $LAB_DIR/$RUN.wire ]] ||
+		lab_capture_read "$LAB_DIR/$RUN.pcap" ip.src ip.dst gre.key.call_id | sort -u >"$LAB_DIR/$RUN.wire"
+	cat "$LAB_DIR/$RUN.wire"
+}
 wire_keys() { wire | awk -v s="$1" -v d="$2" '$1 == s && $2 == d {print $3}' | sort -nu | tr '\n' ' '; }
 ids_at_server() { pac ocrq | jq -r ".$1" | sort -nu | tr '\n' ' '; }
 lab_check "wire: GRE WAN -> server keyed with the server's two Call IDs only" \
