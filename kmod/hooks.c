@@ -85,6 +85,15 @@ static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *
 	default:
 		return false;
 	}
+	if (iph->protocol == IPPROTO_UDP) {
+		/* cheap port test before any route lookup: most UDP is not IKE */
+		struct udphdr ub;
+		const struct udphdr *u = skb_header_pointer(skb, off, sizeof(ub), &ub);
+
+		if (!u || (u->source != htons(IKE_PORT) && u->dest != htons(IKE_PORT) &&
+			   u->source != htons(IKE_NATT_PORT) && u->dest != htons(IKE_NATT_PORT)))
+			return false;
+	}
 	if (unlikely(ip_is_fragment(iph))) {
 		/* only without conntrack defrag (it is enabled per netns) */
 		mux_count(vn->mux, VPNPT_ESP_C_FRAGMENT_PASSED);

@@ -169,7 +169,14 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 	if (a[VPNPT_ESP_A_WAN_IFINDEX])
 		p.wan_ifindex = nla_get_u32(a[VPNPT_ESP_A_WAN_IFINDEX]);
 
-	ret = mux_params_set(vn->mux, &p);
+	{
+		struct mux_params old;
+
+		mux_params_get(vn->mux, &old);
+		ret = mux_params_set(vn->mux, &p);
+		if (!ret && (old.zone_base != p.zone_base || old.zone_count != p.zone_count))
+			vpnpt_net_zones_changed(vn);
+	}
 	if (ret == -2) {
 		GENL_SET_ERR_MSG(info, "zone range in use: flush first");
 		return -EBUSY;

@@ -64,12 +64,37 @@ static void flush_dirty_zones(struct vpnpt_net *vn)
 	}
 }
 
+static int zone_in_range(struct nf_conn *ct, void *data)
+{
+	const struct mux_params *p = data;
+	u16 id = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
+
+	return id >= p->zone_base && id - p->zone_base < p->zone_count;
+}
+
+/* Entries left in the module's zones by an earlier load (or another range)
+ * would catch a new pair's replies: remove them before any pair exists. */
+static void flush_zone_range(struct vpnpt_net *vn)
+{
+	struct nf_ct_iter_data d = { .net = vn->net };
+	struct mux_params p;
+
+	mux_params_get(vn->mux, &p);
+	d.data = &p;
+	nf_ct_iterate_cleanup_net(zone_in_range, &d);
+}
+
 static void drain_lists(struct vpnpt_net *vn)
 {
 	LIST_HEAD(expired);
 
 	mux_take_expired(vn->mux, &expired);
 	vpnpt_hooks_drop(&expired);
+}
+
+void vpnpt_net_zones_changed(struct vpnpt_net *vn)
+{
+	flush_zone_range(vn);
 }
 
 void vpnpt_net_housekeep(struct vpnpt_net *vn)
@@ -125,6 +150,7 @@ static int __net_init vpnpt_net_init(struct net *net)
 	}
 	vn->mux->ops.local_spi = local_spi;
 	vn->mux->ops.ctx = net;
+	flush_zone_range(vn);
 	INIT_DELAYED_WORK(&vn->gc, gc_work);
 	INIT_WORK(&vn->reinject, reinject_work);
 

@@ -19,6 +19,7 @@ struct vpnpt_net *vpnpt_net(const struct net *net);
 u64 vpnpt_now(void);
 void vpnpt_net_kick(struct vpnpt_net *vn);	/* released packets waiting */
 void vpnpt_net_housekeep(struct vpnpt_net *vn);	/* after flush / params */
+void vpnpt_net_zones_changed(struct vpnpt_net *vn);	/* new zone range: flush it */
 
 int vpnpt_pernet_init(void);
 void vpnpt_pernet_uninit(void);
