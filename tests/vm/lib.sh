@@ -309,3 +309,84 @@ dmesg_clean() {
 		return 1
 	fi
 }
+
+# ---- libreswan (real IKEv2): one pluto per namespace ----------------------
+# Host I: conn "h" from its LAN address, inner 10.1.I.1/32, ID @hI; the
+# server: one conn per host (right=%any, told apart by ID), inner 10.0.0.1.
+# NAT-T off (encapsulation=no): IKE on UDP 500 through the NAT, raw ESP.
+LS_PSK=vpnpt-vm-test-psk
+ls_dir() { echo "/tmp/ls-$1"; }
+ls_ctl() { echo "--ctlsocket $(ls_dir "$1")/run/pluto.ctl"; }
+
+ls_conn() {   # ls_conn NAME LEFT LEFTID LEFTSUBNET RIGHT RIGHTID RIGHTSUBNET
+	cat <<-END
+		conn $1
+		    ikev2=yes
+		    authby=secret
+		    encapsulation=no
+		    type=tunnel
+		    left=$2
+		    leftid=$3
+		    leftsubnet=$4
+		    right=$5
+		    rightid=$6
+		    rightsubnet=$7
+		    ike=aes256-sha2_256;dh19
+		    esp=aes_gcm256
+		    auto=add
+	END
+}
+
+# ls_start NS CONFTEXT: NSS db, config, secrets, then pluto (no fork) in NS.
+ls_start() {
+	local ns=$1 d
+	d=$(ls_dir "$ns")
+	mkdir -p "$d/nss" "$d/run"
+	ipsec initnss --nssdir "$d/nss" > "$d/initnss.log" 2>&1 || { cat "$d/initnss.log"; return 1; }
+	{ echo "config setup"; echo "    plutodebug=none"; echo; echo "$2"; } > "$d/ipsec.conf"
+	echo ": PSK \"$LS_PSK\"" > "$d/ipsec.secrets"
+	n "$ns" ipsec pluto --nofork --config "$d/ipsec.conf" --rundir "$d/run" --nssdir "$d/nss" \
+		--secretsfile "$d/ipsec.secrets" --logfile "$d/pluto.log" > "$d/pluto.out" 2>&1 &
+	bg_pid $!
+	wait_for 20 test -S "$d/run/pluto.ctl" || { echo "pluto in $ns: no control socket"; tail "$d/pluto.log"; return 1; }
+}
+
+ls_add() {   # ls_add NS CONN
+	n "$1" ipsec auto $(ls_ctl "$1") --config "$(ls_dir "$1")/ipsec.conf" --add "$2"
+}
+
+# lab peers: server with conns h1..hN, each host with conn h.
+ls_lab_up() {
+	local nh=$1 i conf=
+	for i in $(seq 1 "$nh"); do
+		conf+=$(ls_conn "h$i" $WAN_S @server 10.0.0.1/32 %any "@h$i" "$(inner_ip "$i")/32")$'\n'
+	done
+	ls_start $S "$conf" || return 1
+	for i in $(seq 1 "$nh"); do ls_add $S "h$i" > /dev/null || return 1; done
+	for i in $(seq 1 "$nh"); do
+		ls_start "$(host "$i")" "$(ls_conn h "$(host_ip "$i")" "@h$i" "$(inner_ip "$i")/32" $WAN_S @server 10.0.0.1/32)" || return 1
+		ls_add "$(host "$i")" h > /dev/null || return 1
+	done
+}
+
+# Start every host's IKE at the same moment, asynchronously.
+ls_initiate_all() {
+	local i pids=()
+	for i in $(seq 1 "$1"); do
+		n "$(host "$i")" ipsec whack $(ls_ctl "$(host "$i")") --name h --initiate --asynchronous > /dev/null 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
+# The inbound ESP SPI host I's pluto installed (hex), if any.
+ls_spi_in() {
+	n "$(host "$1")" ip xfrm state list dst "$(host_ip "$1")" proto esp 2>/dev/null |
+		awk '/proto esp spi/ { print $4; exit }'
+}
+ls_established() { [ -n "$(ls_spi_in "$1")" ]; }
+
+ls_show_logs() {
+	local f
+	for f in /tmp/ls-*/pluto.log; do echo "--- $f ---"; tail -n 12 "$f"; done
+}

@@ -38,8 +38,9 @@ END
 # while the router's ESP comes back): the router's SPI must still not be taken.
 tunnel_up 1 1 || fail "host tunnel generation 1"
 ( tunnel_ping 1 10 > /tmp/host.got ) &
+hostping=$!
 got=$(n $R ping -q -c 10 -i 0.2 -W 1 -I 10.2.0.1 10.0.0.1 | sed -n 's/.* \([0-9]*\) received.*/\1/p')
-wait
+wait $hostping
 log "router's own tunnel: $got/10; LAN host meanwhile: $(cat /tmp/host.got)/10"
 [ "${got:-0}" -ge 9 ] || { show_status; fail "router's own tunnel with the module loaded: $got/10"; }
 p=$(sa_packets $R 0x4000)

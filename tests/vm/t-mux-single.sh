@@ -9,6 +9,10 @@ need_controller
 lab_up 2 || fail "lab"
 esp_ready || fail "esp4/drbg"
 mux_up single
+# "single" means plain conntrack: the module must not be multiplexing.
+if grep -q '^vpnpt_esp ' /proc/modules; then
+	fail "esp = single, yet vpnpt_esp is loaded after apply (its genl family alias autoloads it when the family is probed) and multiplexes every netns"
+fi
 tunnel_up 1 || fail "tunnel 1"
 tunnel_up 2 || fail "tunnel 2"
 got1=$(tunnel_ping 1 5)

@@ -27,8 +27,9 @@ wait_for 15 bound_at_least 2 || { show_status; fail "vpnpt status does not show 
 # Both at the same time, both ways.
 for i in 1 2; do
 	( tunnel_ping $i 20 > /tmp/got$i ) &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
 for i in 1 2; do
 	got=$(cat /tmp/got$i)
 	log "host $i: $got/20 replies through its tunnel (concurrently)"
