@@ -278,16 +278,16 @@ mux_up() {
 
 # The "esp" object of "vpnpt status --json".
 esp_status() { vpnpt --config "$CFG" status --json 2>/dev/null | jq -c '.esp'; }
-# Number of bound ESP mappings in vpnpt status.
+# Number of bound ESP mappings in vpnpt status (IKE SAs, listed with SPIs 0, not counted).
 bound_count() {
 	vpnpt --config "$CFG" status --json 2>/dev/null |
-		jq '[.esp.mappings[]? | select((.state | ascii_downcase) == "bound")] | length'
+		jq '[.esp.mappings[]? | select((.state | ascii_downcase) == "bound" and .spi_in != 0)] | length'
 }
 bound_at_least() { [ "$(bound_count)" -ge "$1" ]; }
 # "spi_out spi_in state" of the bound mapping of LAN host address IP (hex SPIs).
 mapping_of() {
 	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r --arg h "$1" \
-		'.esp.mappings[]? | select(.host == $h and ((.state | ascii_downcase) == "bound"))
+		'.esp.mappings[]? | select(.host == $h and ((.state | ascii_downcase) == "bound") and .spi_in != 0)
 		 | "\(.spi_out) \(.spi_in) \(.state)"' | while read -r o i s; do printf '0x%x 0x%x %s\n' "$o" "$i" "$s"; done
 }
 show_status() { echo "--- vpnpt status ---"; vpnpt --config "$CFG" status 2>&1 | sed 's/^/  /'; }

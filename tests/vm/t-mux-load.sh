@@ -41,8 +41,10 @@ ok "unloaded while ESP flowed (try $try)"
 wait "$flood"
 log "flood: $(tail -2 /tmp/flood.out | head -1)"
 st=$(esp_status)
-[ "$(jq -r .module_loaded <<<"$st")" = false ] || fail "vpnpt status still shows the module after unload: $st"
-log "status after unload: $(jq -r '.note // ""' <<<"$st")"
+log "status after unload: module_loaded=$(jq -r .module_loaded <<<"$st") note: $(jq -r '.note // ""' <<<"$st")"
+grep -q '^vpnpt_esp ' /proc/modules &&
+	fail "vpnpt status loaded vpnpt_esp again (probing its genl family autoloads the module): status must not change the kernel"
+[ "$(jq -r .module_loaded <<<"$st")" = false ] || fail "vpnpt status shows the module loaded after unload"
 
 run modprobe vpnpt_esp || fail "load again"
 run vpnpt --config "$CFG" apply || fail "apply after reload"
