@@ -390,3 +390,27 @@ ls_show_logs() {
 	local f
 	for f in /tmp/ls-*/pluto.log; do echo "--- $f ---"; tail -n 12 "$f"; done
 }
+
+# tunnel_up_all N: tunnel_up 1..N (generation 0) with one "ip -batch" per
+# namespace, for the scale test.
+tunnel_up_all() {
+	local nh=$1 i h hip o in ko ki sb=/tmp/server.batch
+	: > $sb
+	for i in $(seq 1 "$nh"); do
+		h=$(host "$i"); hip=$(host_ip "$i"); o=$(spi_out "$i"); in=$(spi_in "$i")
+		ko=$(xfrm_key "$i" 0); ki=$(xfrm_key "$i" 1)
+		cat >> $sb <<-EOF
+			xfrm state add src $WAN_R dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $ko 128
+			xfrm state add src $WAN_S dst $WAN_R proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $ki 128
+			xfrm policy add dir in src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $WAN_R dst $WAN_S proto esp reqid $i mode tunnel
+			xfrm policy add dir out src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $WAN_R proto esp reqid $i mode tunnel
+		EOF
+		ip -n "$h" -batch - <<-EOF || return 1
+			xfrm state add src $hip dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $ko 128
+			xfrm state add src $WAN_S dst $hip proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $ki 128
+			xfrm policy add dir out src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $hip dst $WAN_S proto esp reqid $i mode tunnel
+			xfrm policy add dir in src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $hip proto esp reqid $i mode tunnel
+		EOF
+	done
+	ip -n $S -batch $sb
+}
