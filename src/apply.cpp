@@ -114,7 +114,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
     esp_restore(before);
     throw;
   }
-  enable_conntrack_timestamps();
+  enable_conntrack_accounting();
 
   AppliedRecord rec{cfg.path, rs.digest, "", esp.mode, esp.note};
   if (auto listing = nft.list_table()) rec.listing_digest = text_digest(canonical_listing(*listing));

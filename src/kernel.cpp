@@ -164,9 +164,11 @@ std::vector<KernelPiece> load_kernel_pieces(const Config& cfg) {
   return pieces;
 }
 
-void enable_conntrack_timestamps() {
-  std::ofstream out("/proc/sys/net/netfilter/nf_conntrack_timestamp");
-  if (out) out << "1\n";
+void enable_conntrack_accounting() {
+  for (const char* knob : {"nf_conntrack_timestamp", "nf_conntrack_acct"}) {
+    std::ofstream out(std::string("/proc/sys/net/netfilter/") + knob);
+    if (out) out << "1\n";
+  }
 }
 
 }  // namespace vpnpt

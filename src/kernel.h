@@ -34,8 +34,10 @@ void load_module(const std::string& name, const std::string& hint);
 // The state of one module by name (see the list above).
 std::string module_state(const std::string& name, const std::string& config_symbol);
 
-// Enable conntrack timestamps in this network namespace so that status can
-// show the age of each session (net.netfilter.nf_conntrack_timestamp).
-void enable_conntrack_timestamps();
+// Enable conntrack timestamps and per-flow counters in this network
+// namespace so that status can show each session's age and traffic
+// (net.netfilter.nf_conntrack_timestamp and nf_conntrack_acct). They apply to
+// flows created afterwards.
+void enable_conntrack_accounting();
 
 }  // namespace vpnpt
