@@ -61,45 +61,56 @@ trap 'rc=$?; lab_down; exit $rc' EXIT
 ns_add() { ip netns add "$1" && _lab_ns+=("$1") && ip -n "$1" link set lo up; }
 
 # lab_up N: router, server and N LAN hosts as drawn above; forwarding on,
-# no NAT yet. Batched through "ip -batch" so that 100 hosts take seconds.
+# no NAT yet. Every exec costs a lot under TCG, so one "ip -batch" per
+# namespace; if LAB_HOST_EXTRA names a function, its output (ip batch lines,
+# e.g. xfrm SAs) is added to host I's batch: "$LAB_HOST_EXTRA I".
+LAB_HOST_EXTRA=
 lab_up() {
-	local nh=$1 i b
-	ns_add $R || return 1
-	ns_add $S || return 1
-	for i in $(seq 1 "$nh"); do ns_add "$(host "$i")" || return 1; done
-	b=/tmp/lab-router.batch
+	local nh=$1 i b=/tmp/lab.batch
 	{
+		echo "netns add $R"; echo "netns add $S"
+		for ((i = 1; i <= nh; i++)); do echo "netns add vm-h$i"; done
+	} > $b
+	ip -batch $b || return 1
+	_lab_ns+=($R $S)
+	for ((i = 1; i <= nh; i++)); do _lab_ns+=("vm-h$i"); done
+	{
+		echo "link set lo up"
 		echo "link add br0 type bridge"
 		echo "link set br0 up"
 		echo "addr add 192.168.1.1/24 dev br0"
 		echo "link add eth0 type veth peer name eth0 netns $S"
 		echo "link set eth0 up"
 		echo "addr add $WAN_R/24 dev eth0"
-		for i in $(seq 1 "$nh"); do
-			echo "link add lan$i type veth peer name eth0 netns $(host "$i")"
+		for ((i = 1; i <= nh; i++)); do
+			echo "link add lan$i type veth peer name eth0 netns vm-h$i"
 			echo "link set lan$i master br0 up"
 		done
 	} > $b
 	ip -n $R -batch $b || return 1
 	n $R sysctl -qw net.ipv4.ip_forward=1
 	ip -n $S -batch - <<-EOF || return 1
+		link set lo up
 		link set eth0 up
 		addr add $WAN_S/24 dev eth0
 		addr add 10.0.0.1/32 dev lo
 		route add 10.1.0.0/16 via $WAN_R
 	EOF
-	for i in $(seq 1 "$nh"); do
-		ip -n "$(host "$i")" -batch - <<-EOF || return 1
-			link set eth0 up
-			addr add $(host_ip "$i")/24 dev eth0
-			addr add $(inner_ip "$i")/32 dev lo
-			route add default via 192.168.1.1
-		EOF
+	for ((i = 1; i <= nh; i++)); do
+		{
+			echo "link set lo up"
+			echo "link set eth0 up"
+			echo "addr add 192.168.1.$((i + 1))/24 dev eth0"
+			echo "addr add 10.1.$i.1/32 dev lo"
+			echo "route add default via 192.168.1.1"
+			[ -z "$LAB_HOST_EXTRA" ] || $LAB_HOST_EXTRA "$i"
+		} > $b
+		ip -n "vm-h$i" -batch $b || return 1
 	done
-	# Each host reaches the router, and the router the server, before any test.
-	for i in $(seq 1 "$nh"); do
-		wait_for 10 n "$(host "$i")" ping -c1 -W1 192.168.1.1 || { echo "host $i cannot reach the router"; return 1; }
-	done
+	# Every LAN port has carrier, host 1 reaches the router, the router the server.
+	ports_up() { [ "$(ip -n $R -o link show master br0 up | grep -c LOWER_UP)" -eq "$nh" ]; }
+	wait_for 20 ports_up || { echo "not all $nh LAN ports came up"; return 1; }
+	wait_for 10 n vm-h1 ping -c1 -W1 192.168.1.1 || { echo "host 1 cannot reach the router"; return 1; }
 	wait_for 10 n $R ping -c1 -W1 $WAN_S || { echo "router cannot reach the server"; return 1; }
 }
 
@@ -391,26 +402,28 @@ ls_show_logs() {
 	for f in /tmp/ls-*/pluto.log; do echo "--- $f ---"; tail -n 12 "$f"; done
 }
 
-# tunnel_up_all N: tunnel_up 1..N (generation 0) with one "ip -batch" per
-# namespace, for the scale test.
-tunnel_up_all() {
-	local nh=$1 i h hip o in ko ki sb=/tmp/server.batch
-	: > $sb
-	for i in $(seq 1 "$nh"); do
-		h=$(host "$i"); hip=$(host_ip "$i"); o=$(spi_out "$i"); in=$(spi_in "$i")
-		ko=$(xfrm_key "$i" 0); ki=$(xfrm_key "$i" 1)
-		cat >> $sb <<-EOF
-			xfrm state add src $WAN_R dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $ko 128
-			xfrm state add src $WAN_S dst $WAN_R proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $ki 128
-			xfrm policy add dir in src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $WAN_R dst $WAN_S proto esp reqid $i mode tunnel
-			xfrm policy add dir out src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $WAN_R proto esp reqid $i mode tunnel
+# For the scale test: host I's SAs and policies as ip batch lines (lab_up's
+# LAB_HOST_EXTRA), and all N tunnels' server side in one batch.
+tunnel_host_lines() {
+	local i=$1 hip="192.168.1.$(($1 + 1))" o in
+	o=$(printf '0x%x' $((0x1000 + i))); in=$(printf '0x%x' $((0x2000 + i)))
+	cat <<-EOF
+		xfrm state add src $hip dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $(xfrm_key "$i" 0) 128
+		xfrm state add src $WAN_S dst $hip proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $(xfrm_key "$i" 1) 128
+		xfrm policy add dir out src 10.1.$i.1/32 dst 10.0.0.1/32 tmpl src $hip dst $WAN_S proto esp reqid $i mode tunnel
+		xfrm policy add dir in src 10.0.0.1/32 dst 10.1.$i.1/32 tmpl src $WAN_S dst $hip proto esp reqid $i mode tunnel
+	EOF
+}
+tunnel_server_all() {
+	local nh=$1 i o in
+	for ((i = 1; i <= nh; i++)); do
+		o=$(printf '0x%x' $((0x1000 + i))); in=$(printf '0x%x' $((0x2000 + i)))
+		cat <<-EOF
+			xfrm state add src $WAN_R dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $(xfrm_key "$i" 0) 128
+			xfrm state add src $WAN_S dst $WAN_R proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $(xfrm_key "$i" 1) 128
+			xfrm policy add dir in src 10.1.$i.1/32 dst 10.0.0.1/32 tmpl src $WAN_R dst $WAN_S proto esp reqid $i mode tunnel
+			xfrm policy add dir out src 10.0.0.1/32 dst 10.1.$i.1/32 tmpl src $WAN_S dst $WAN_R proto esp reqid $i mode tunnel
 		EOF
-		ip -n "$h" -batch - <<-EOF || return 1
-			xfrm state add src $hip dst $WAN_S proto esp spi $o reqid $i mode tunnel aead rfc4106(gcm(aes)) $ko 128
-			xfrm state add src $WAN_S dst $hip proto esp spi $in reqid $i mode tunnel aead rfc4106(gcm(aes)) $ki 128
-			xfrm policy add dir out src $(inner_ip "$i")/32 dst 10.0.0.1/32 tmpl src $hip dst $WAN_S proto esp reqid $i mode tunnel
-			xfrm policy add dir in src 10.0.0.1/32 dst $(inner_ip "$i")/32 tmpl src $WAN_S dst $hip proto esp reqid $i mode tunnel
-		EOF
-	done
-	ip -n $S -batch $sb
+	done > /tmp/server.batch
+	ip -n $S -batch /tmp/server.batch
 }
