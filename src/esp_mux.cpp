@@ -1,9 +1,8 @@
 // esp_mux.cpp: talk to the vpnpt_esp module over generic netlink (libnl-genl-3)
-// and load it with libkmod.  The wire format is kmod/uapi/vpnpt_esp.h.
+// and load it (kernel.h: libkmod).  The wire format is kmod/uapi/vpnpt_esp.h.
 #include "esp_mux.h"
 
 #include <arpa/inet.h>
-#include <libkmod.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
@@ -13,6 +12,7 @@
 #include <memory>
 
 #include "error.h"
+#include "kernel.h"
 #include "vpnpt_esp.h"
 
 namespace vpnpt::espmux {
@@ -145,35 +145,11 @@ bool family_present() { return connect_family().family >= 0; }
 
 void load_module() {
   if (family_present()) return;
-  kmod_ctx* ctx = kmod_new(nullptr, nullptr);
-  if (!ctx) fail("libkmod: cannot initialise");
-  kmod_load_resources(ctx);
-  kmod_list* list = nullptr;
-  int err = kmod_module_new_from_lookup(ctx, "vpnpt_esp", &list);
-  std::string problem;
-  if (err < 0 || !list) {
-    problem = "module vpnpt_esp not found for this kernel";
-  } else {
-    kmod_list* it;
-    kmod_list_foreach(it, list) {
-      kmod_module* mod = kmod_module_get_module(it);
-      err = kmod_module_probe_insert_module(mod, 0, nullptr, nullptr, nullptr, nullptr);
-      kmod_module_unref(mod);
-      if (err < 0) {
-        problem = std::string("cannot load module vpnpt_esp: ") + strerror(-err);
-        break;
-      }
-    }
-    kmod_module_unref_list(list);
-  }
-  kmod_unref(ctx);
-  if (!problem.empty())
-    fail(problem,
-         "install the vpnpt-dkms package (or `make -C kmod && insmod kmod/vpnpt_esp.ko`), "
-         "or set esp = \"single\"");
+  vpnpt::load_module("vpnpt_esp",
+                     "install the vpnpt-dkms package (or `make -C kmod && insmod kmod/vpnpt_esp.ko`), "
+                     "or set esp = \"single\"");
   if (!family_present())
-    fail("module vpnpt_esp loaded but its netlink family is missing",
-         "check `dmesg` for vpnpt_esp errors");
+    fail("module vpnpt_esp loaded but its netlink family is missing", "check `dmesg` for vpnpt_esp errors");
 }
 
 void set_params(const Params& p) {
