@@ -18,9 +18,8 @@ tell whose packet came back.
 import argparse
 import select
 import struct
-import sys
 
-from peerlib import Deadline, die, log, raw_socket, strip_ip
+from peerlib import Deadline, log, raw_socket, run, strip_ip
 
 IPPROTO_ESP = 50
 
@@ -80,11 +79,7 @@ def main():
     c.add_argument("--tag", default="esp")
     c.add_argument("--count", type=int, default=3)
     c.add_argument("--timeout", type=float, default=3.0)
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except OSError as e:
-        die(str(e))
+    run(ap, server, client)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,9 @@ import os
 import select
 import socket
 import struct
-import sys
 import time
 
-from peerlib import Deadline, addr, die, log, udp_socket
+from peerlib import Deadline, addr, log, run, udp_socket
 
 IKE_SA_INIT, IKE_AUTH, INFORMATIONAL = 34, 35, 37
 F_INITIATOR, F_RESPONSE = 0x08, 0x20
@@ -212,11 +211,7 @@ def main():
     c.add_argument("--natt-sport", type=int, default=4500)
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--hold", type=float, default=0)
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except OSError as e:
-        die(str(e))
+    run(ap, server, client)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,10 @@ the reply a plain NAT drops, and what --reply-port exercises.
 import argparse
 import random
 import select
-import socket
 import struct
-import sys
 import time
 
-from peerlib import Deadline, addr, die, log, udp_socket
+from peerlib import Deadline, addr, log, run, udp_socket
 
 L2TP_PORT = 1701
 HDR = 0xC802                 # T, L, S bits; version 2
@@ -166,11 +164,7 @@ def main():
     c.add_argument("--tag", default="lab-lac")
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--hold", type=float, default=0)
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except OSError as e:
-        die(str(e))
+    run(ap, server, client)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,9 @@ acknowledges packet id 0 and names the client's session id.
 
 import argparse
 import os
-import select
-import socket
 import struct
-import sys
 
-from peerlib import Deadline, addr, die, log, udp_socket
+from peerlib import addr, log, run, udp_request, udp_socket
 
 HARD_RESET_CLIENT_V2, HARD_RESET_SERVER_V2 = 7, 8
 
@@ -39,22 +36,11 @@ def server(args):
 
 
 def client(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sid = os.urandom(8)
-    s.sendto(bytes([HARD_RESET_CLIENT_V2 << 3]) + sid + b"\x00" + struct.pack("!I", 0),
-             (args.server, args.port))
-    dl = Deadline(args.timeout)
-    while not dl.passed():
-        r, _, _ = select.select([s], [], [], dl.left())
-        if not r:
-            break
-        data, peer = s.recvfrom(65535)
-        # opcode, server session(8), ack count 1, acked id(4), our session(8)
-        if len(data) >= 26 and data[0] >> 3 == HARD_RESET_SERVER_V2 and data[9] == 1 and data[14:22] == sid:
-            log("result", ok=True, peer=addr(peer))
-            return 0
-    log("result", ok=False)
-    return 1
+    msg = bytes([HARD_RESET_CLIENT_V2 << 3]) + sid + b"\x00" + struct.pack("!I", 0)
+    # The answer: opcode, server session(8), ack count 1, acked id(4), our session(8).
+    return udp_request(args.server, args.port, msg, args.timeout,
+                       lambda d: len(d) >= 26 and d[0] >> 3 == HARD_RESET_SERVER_V2 and d[9] == 1 and d[14:22] == sid)
 
 
 def main():
@@ -66,11 +52,7 @@ def main():
     c.add_argument("server")
     c.add_argument("--port", type=int, default=1194)
     c.add_argument("--timeout", type=float, default=3.0)
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except OSError as e:
-        die(str(e))
+    run(ap, server, client)
 
 
 if __name__ == "__main__":

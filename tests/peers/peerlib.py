@@ -6,6 +6,7 @@ keep the defaults. A server logs {"ev": "listen"} once its sockets are bound.
 """
 
 import json
+import select
 import socket
 import sys
 import time
@@ -52,3 +53,33 @@ class Deadline:
 
     def passed(self):
         return time.monotonic() >= self.end
+
+
+def run(ap, server, client, fatal=(OSError,)):
+    """Parse the command line of a peer with "server" and "client" modes, run
+    the chosen one and exit with its status; FATAL exceptions end it with
+    their message."""
+    args = ap.parse_args()
+    try:
+        sys.exit(server(args) if args.mode == "server" else client(args))
+    except fatal as e:
+        die(str(e))
+
+
+def udp_request(server, port, msg, timeout, answers):
+    """Send MSG to SERVER:PORT from a fresh UDP socket and wait up to TIMEOUT
+    seconds for a datagram for which ANSWERS(data) is true. Logs the result;
+    returns 0 when answered, 1 otherwise (a peer's exit status)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(msg, (server, port))
+    dl = Deadline(timeout)
+    while not dl.passed():
+        r, _, _ = select.select([s], [], [], dl.left())
+        if not r:
+            break
+        data, peer = s.recvfrom(65535)
+        if answers(data):
+            log("result", ok=True, peer=addr(peer))
+            return 0
+    log("result", ok=False)
+    return 1

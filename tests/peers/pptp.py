@@ -32,11 +32,10 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
 
-from peerlib import Deadline, addr, die, log, raw_socket, strip_ip
+from peerlib import Deadline, addr, die, log, raw_socket, run, strip_ip
 
 PPTP_PORT = 1723
 MAGIC = 0x1A2B3C4D
@@ -275,11 +274,7 @@ def main():
     c.add_argument("--count", type=int, default=3)
     c.add_argument("--timeout", type=float, default=5.0)
     c.add_argument("--hold", type=float, default=0, help="seconds to keep the call up")
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except (OSError, ValueError) as e:
-        die(str(e))
+    run(ap, server, client, fatal=(OSError, ValueError))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,9 @@ is the initiation's sender index, which is what the client checks.
 
 import argparse
 import os
-import select
-import socket
 import struct
-import sys
 
-from peerlib import Deadline, addr, die, log, udp_socket
+from peerlib import addr, log, run, udp_request, udp_socket
 
 INITIATION, RESPONSE = 1, 2
 
@@ -43,22 +40,11 @@ def server(args):
 
 
 def client(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender = int.from_bytes(os.urandom(4), "little")
     msg = struct.pack("<B3xI", INITIATION, sender) + os.urandom(32 + 48 + 28 + 16 + 16)
     assert len(msg) == 148
-    s.sendto(msg, (args.server, args.port))
-    dl = Deadline(args.timeout)
-    while not dl.passed():
-        r, _, _ = select.select([s], [], [], dl.left())
-        if not r:
-            break
-        data, peer = s.recvfrom(65535)
-        if len(data) == 92 and data[0] == RESPONSE and struct.unpack("<I", data[8:12])[0] == sender:
-            log("result", ok=True, peer=addr(peer))
-            return 0
-    log("result", ok=False)
-    return 1
+    return udp_request(args.server, args.port, msg, args.timeout,
+                       lambda d: len(d) == 92 and d[0] == RESPONSE and struct.unpack("<I", d[8:12])[0] == sender)
 
 
 def main():
@@ -70,11 +56,7 @@ def main():
     c.add_argument("server")
     c.add_argument("--port", type=int, default=51820)
     c.add_argument("--timeout", type=float, default=3.0)
-    args = ap.parse_args()
-    try:
-        sys.exit(server(args) if args.mode == "server" else client(args))
-    except OSError as e:
-        die(str(e))
+    run(ap, server, client)
 
 
 if __name__ == "__main__":
