@@ -352,8 +352,15 @@ ls_conn() {   # ls_conn NAME LEFT LEFTID LEFTSUBNET RIGHT RIGHTID RIGHTSUBNET
 ls_start() {
 	local ns=$1 d
 	d=$(ls_dir "$ns")
-	mkdir -p "$d/nss" "$d/run"
-	ipsec initnss --nssdir "$d/nss" > "$d/initnss.log" 2>&1 || { cat "$d/initnss.log"; return 1; }
+	mkdir -p "$d/run"
+	# An empty NSS db (PSK needs no certificates), made once per boot: initnss
+	# is slow under TCG. Each pluto gets its own copy.
+	if [ ! -f /run/vpnpt-vm-nss/cert9.db ]; then
+		mkdir -p /run/vpnpt-vm-nss
+		ipsec initnss --nssdir /run/vpnpt-vm-nss > /run/vpnpt-vm-nss.log 2>&1 ||
+			{ cat /run/vpnpt-vm-nss.log; rm -rf /run/vpnpt-vm-nss; return 1; }
+	fi
+	cp -a /run/vpnpt-vm-nss "$d/nss" || return 1
 	{ echo "config setup"; echo "    plutodebug=none"; echo; echo "$2"; } > "$d/ipsec.conf"
 	echo ": PSK \"$LS_PSK\"" > "$d/ipsec.secrets"
 	n "$ns" ipsec pluto --nofork --config "$d/ipsec.conf" --rundir "$d/run" --nssdir "$d/nss" \
