@@ -30,9 +30,11 @@ std::string transaction(const Ruleset& rs) {
 }
 
 
+// The config, checked against this machine; then the permission to act on it.
 Config load_checked(const Options& opt) {
   Config cfg = load_config(opt.config_path);
   check_host(cfg);
+  require_net_admin();
   return cfg;
 }
 
@@ -125,6 +127,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
 
 void run_remove(const Options& opt, std::ostream& out) {
   (void)opt;
+  require_net_admin();
   Lock lock;
   Nft nft;
   if (!nft.list_table()) {

@@ -3,6 +3,9 @@
 #include "kernel.h"
 
 #include <libkmod.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 #include <zlib.h>
 
@@ -124,6 +127,16 @@ std::vector<KernelPiece> probe_kernel(const Config& cfg) {
   if (pptp)
     for (const auto& k : kPptp) out.push_back({k.name, k.purpose, module_state(k.name, k.config)});
   return out;
+}
+
+void require_net_admin() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  bool ok = syscall(SYS_capget, &hdr, data) == 0 &&
+            (data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN));
+  if (!ok)
+    throw Error(ErrorKind::Kernel, "permission", "this command needs CAP_NET_ADMIN (nftables, conntrack)",
+                "run it as root");
 }
 
 void load_module(const std::string& name, const std::string& hint) {

@@ -28,6 +28,10 @@ std::vector<KernelPiece> probe_kernel(const Config& cfg);
 // Error(Kernel) naming it. Returns the pieces with their new states.
 std::vector<KernelPiece> load_kernel_pieces(const Config& cfg);
 
+// nftables and conntrack need CAP_NET_ADMIN: Error(Kernel) saying so, once,
+// instead of a netlink error from each library.
+void require_net_admin();
+
 // modprobe through libkmod. Error(Kernel) when it cannot be found or loaded.
 void load_module(const std::string& name, const std::string& hint);
 

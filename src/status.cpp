@@ -260,6 +260,7 @@ json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpe
 }
 
 void run_status(const Options& opt, bool as_json, std::ostream& out) {
+  require_net_admin();
   json s;
   s["version"] = VPNPT_VERSION;
   s["config"] = opt.config_path;

@@ -1,6 +1,7 @@
 // cli_test.cpp: the command line as a user meets it (runs the binary).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -86,4 +87,18 @@ TEST(Cli, CheckNamesAMissingInterface) {
   Result r = run("--config " + temp_config("[wan]\ninterface = \"nosuch0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n") + " check");
   EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.out.find(":2: wan.interface: no interface named \"nosuch0\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, WithoutNetAdminSaysSoOnce) {
+  // As an unprivileged user (dropped with setpriv when the test runs as root).
+  std::string as_nobody = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  std::string cmd = as_nobody + VPNPT_BINARY + " --config " VPNPT_SOURCE_DIR "/etc/vpnpt.toml status 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int st = pclose(p);
+  EXPECT_EQ(WEXITSTATUS(st), 4) << out;
+  EXPECT_EQ(out, "vpnpt: error: permission: this command needs CAP_NET_ADMIN (nftables, conntrack)\nhint: run it as root\n");
 }
