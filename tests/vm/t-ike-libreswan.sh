@@ -18,8 +18,16 @@ for i in 1 2; do
 	wait_for 60 ls_established $i || { ls_show_logs; show_status; fail "host $i: IKE did not install a child SA"; }
 	log "host $i: child SA installed, inbound SPI $(ls_spi_in $i)"
 done
-for i in 1 2; do ( tunnel_ping $i 10 > /tmp/got$i ) &
- pids+=($!)
+# The initiator installs its SAs before the responder has finished: poll
+# until each tunnel answers once, then measure both at the same time.
+answers() { [ "$(tunnel_ping "$1" 1)" = 1 ]; }
+for i in 1 2; do
+	wait_for 30 answers $i || { ls_show_logs; show_status; fail "host $i: no reply through its libreswan tunnel in 30s"; }
+done
+pids=()
+for i in 1 2; do
+	( tunnel_ping $i 10 > /tmp/got$i ) &
+	pids+=($!)
 done
 wait "${pids[@]}"
 for i in 1 2; do

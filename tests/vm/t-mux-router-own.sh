@@ -22,6 +22,7 @@ router_sas() {
 	END
 }
 n $R ip addr add 10.2.0.1/32 dev lo
+n $R ip route add 10.0.0.1/32 via $WAN_S   # the inner route; xfrm does the rest
 { router_sas; cat <<-END
 	xfrm policy add dir out src 10.2.0.1/32 dst 10.0.0.1/32 tmpl src $WAN_R dst $WAN_S proto esp reqid 200 mode tunnel
 	xfrm policy add dir in src 10.0.0.1/32 dst 10.2.0.1/32 tmpl src $WAN_S dst $WAN_R proto esp reqid 200 mode tunnel
