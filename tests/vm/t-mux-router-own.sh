@@ -45,7 +45,7 @@ wait $hostping
 log "router's own tunnel: $got/10; LAN host meanwhile: $(cat /tmp/host.got)/10"
 [ "${got:-0}" -ge 9 ] || { show_status; fail "router's own tunnel with the module loaded: $got/10"; }
 p=$(sa_packets $R 0x4000)
-[ "${p:-0}" -ge 9 ] || fail "router's inbound SA 0x4000 decrypted only $p packets"
+[ "${p:-0}" -ge 9 ] || { n $R ip -s xfrm state; n $R ip -s xfrm policy; fail "router's inbound SA 0x4000 decrypted only $p packets"; }
 vpnpt --config "$CFG" status --json | jq -e '[.esp.mappings[]? | select(.spi_in == 16384)] | length == 0' >/dev/null ||
 	{ show_status; fail "the router's own SPI 0x4000 shows up as a LAN mapping"; }
 dmesg_clean || fail "kernel log shows a BUG/oops/warning"
