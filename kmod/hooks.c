@@ -188,6 +188,8 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 
 	if (skb_nfct(skb))
 		return NF_ACCEPT;	/* tracked already, or an admin's template */
+	if (!READ_ONCE(vn->mux->p.enabled))
+		return NF_ACCEPT;	/* not asked to multiplex in this netns */
 	if (!parse(state->net, skb, vn, &p))
 		return NF_ACCEPT;
 

@@ -20,6 +20,7 @@ static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
 	[VPNPT_ESP_A_MAX_PER_PEER]	= NLA_POLICY_MIN(NLA_U32, 1),
 	[VPNPT_ESP_A_MAX_MAPPINGS]	= NLA_POLICY_MIN(NLA_U32, 1),
 	[VPNPT_ESP_A_KEEP_IKE_PORT]	= NLA_POLICY_MAX(NLA_U8, 1),
+	[VPNPT_ESP_A_ENABLED]		= NLA_POLICY_MAX(NLA_U8, 1),
 	[VPNPT_ESP_A_ZONE_BASE]		= NLA_POLICY_MIN(NLA_U16, 1),
 	[VPNPT_ESP_A_ZONE_COUNT]	= NLA_POLICY_RANGE(NLA_U16, 1, MUX_ZONE_COUNT_MAX),
 	[VPNPT_ESP_A_HOLD_MAX]		= NLA_POLICY_MAX(NLA_U32, 1024),
@@ -130,7 +131,8 @@ static int get_params_doit(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_BASE, p.zone_base) ||
 	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_COUNT, p.zone_count) ||
 	    nla_put_u32(msg, VPNPT_ESP_A_HOLD_MAX, p.hold_max) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_WAN_IFINDEX, p.wan_ifindex)) {
+	    nla_put_u32(msg, VPNPT_ESP_A_WAN_IFINDEX, p.wan_ifindex) ||
+	    nla_put_u8(msg, VPNPT_ESP_A_ENABLED, p.enabled)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -168,6 +170,8 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 		p.hold_max = nla_get_u32(a[VPNPT_ESP_A_HOLD_MAX]);
 	if (a[VPNPT_ESP_A_WAN_IFINDEX])
 		p.wan_ifindex = nla_get_u32(a[VPNPT_ESP_A_WAN_IFINDEX]);
+	if (a[VPNPT_ESP_A_ENABLED])
+		p.enabled = nla_get_u8(a[VPNPT_ESP_A_ENABLED]);
 
 	{
 		struct mux_params old;

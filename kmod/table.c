@@ -128,6 +128,7 @@ void mux_params_default(struct mux_params *p)
 	p->zone_base = 32768;
 	p->zone_count = 4096;
 	p->keep_ike_port = false;
+	p->enabled = false;
 }
 
 void mux_count(struct mux *m, unsigned int c)

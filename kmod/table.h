@@ -34,6 +34,9 @@ struct mux_params {
 	u16 zone_base;		/* conntrack zones zone_base .. zone_base+zone_count-1 */
 	u16 zone_count;
 	bool keep_ike_port;	/* classify UDP 500 into the pair's zone too */
+	bool enabled;		/* read by hooks.c only: off until the controller
+				 * asks for "mux" in this netns, so a loaded
+				 * module changes nothing elsewhere */
 };
 
 void mux_params_default(struct mux_params *p);

@@ -21,6 +21,7 @@ espmux::Params params_of(const Config& cfg) {
   p.max_per_peer = cfg.mux.max_per_peer;
   p.max_mappings = cfg.mux.max_mappings;
   p.keep_ike_port = cfg.mux.keep_ike_port;
+  p.enabled = true;
   return p;
 }
 
@@ -56,7 +57,16 @@ EspSnapshot esp_snapshot() {
 }
 
 void esp_configure(const Config& cfg, const EspDecision& esp) {
-  if (esp.mode == "mux") espmux::set_params(params_of(cfg));
+  if (esp.mode == "mux") {
+    espmux::set_params(params_of(cfg));
+  } else if (espmux::family_present()) {
+    // Loaded for another namespace, or for an earlier "mux" config here: it
+    // must stop multiplexing in this one, and forget what it had.
+    espmux::Params p = espmux::get_params();
+    p.enabled = false;
+    espmux::set_params(p);
+    espmux::flush();
+  }
 }
 
 void esp_restore(const EspSnapshot& snap) {
@@ -68,7 +78,11 @@ void esp_restore(const EspSnapshot& snap) {
 }
 
 void esp_release() {
-  if (espmux::family_present()) espmux::flush();
+  if (!espmux::family_present()) return;
+  espmux::Params p = espmux::get_params();
+  p.enabled = false;
+  espmux::set_params(p);
+  espmux::flush();
 }
 
 }  // namespace vpnpt

@@ -27,7 +27,8 @@ struct EspSnapshot {
 EspSnapshot esp_snapshot();
 void esp_configure(const Config& cfg, const EspDecision& esp);
 void esp_restore(const EspSnapshot& snap);
-// After remove: drop the module's mappings (the module itself stays loaded).
+// After remove: the module stops multiplexing in this netns and drops its
+// mappings (the module itself stays loaded).
 void esp_release();
 
 }  // namespace vpnpt

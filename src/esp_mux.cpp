@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "error.h"
@@ -39,8 +40,17 @@ struct Conn {
   int family = -1;
 };
 
+// Resolving a genl family the kernel does not know asks it to load the
+// module that provides it (MODULE_ALIAS_GENL_FAMILY): status and apply in
+// "single" mode must not do that, so an absent module is seen in sysfs first.
+bool module_loaded() {
+  std::error_code ec;
+  return std::filesystem::exists("/sys/module/vpnpt_esp", ec);
+}
+
 Conn connect_family() {
   Conn c;
+  if (!module_loaded()) return c;
   c.sock.reset(nl_socket_alloc());
   if (!c.sock) fail("cannot allocate a netlink socket");
   if (int err = genl_connect(c.sock.get()); err < 0)
@@ -162,7 +172,8 @@ void set_params(const Params& p) {
       nla_put_u32(raw, VPNPT_ESP_A_MAX_PER_HOST, p.max_per_host) < 0 ||
       nla_put_u32(raw, VPNPT_ESP_A_MAX_PER_PEER, p.max_per_peer) < 0 ||
       nla_put_u32(raw, VPNPT_ESP_A_MAX_MAPPINGS, p.max_mappings) < 0 ||
-      nla_put_u8(raw, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port ? 1 : 0) < 0)
+      nla_put_u8(raw, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port ? 1 : 0) < 0 ||
+      nla_put_u8(raw, VPNPT_ESP_A_ENABLED, p.enabled ? 1 : 0) < 0)
     fail("cannot build the parameters message");
   transact(c, std::move(m), VPNPT_ESP_CMD_SET_PARAMS, [](nl_msg*) {});
 }
@@ -182,6 +193,7 @@ Params get_params() {
              p.max_per_peer = u32(tb, VPNPT_ESP_A_MAX_PER_PEER);
              p.max_mappings = u32(tb, VPNPT_ESP_A_MAX_MAPPINGS);
              p.keep_ike_port = u8(tb, VPNPT_ESP_A_KEEP_IKE_PORT) != 0;
+             p.enabled = u8(tb, VPNPT_ESP_A_ENABLED) != 0;
              got = true;
            });
   if (!got) fail("read parameters: no reply from the vpnpt_esp module");

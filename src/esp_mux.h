@@ -16,6 +16,7 @@ struct Params {
   uint32_t idle_timeout = 600, pending_timeout = 5, drain_timeout = 30,
            max_per_host = 16, max_per_peer = 256, max_mappings = 4096;
   bool keep_ike_port = false;
+  bool enabled = false;  // multiplex in this netns; the module does nothing until then
 };
 
 struct Mapping {
@@ -30,7 +31,7 @@ struct Mapping {
   uint8_t ike_version = 0;
 };
 
-bool family_present();   // the genl family resolves in this netns
+bool family_present();   // the module is loaded and its genl family resolves (never autoloads it)
 void load_module();      // libkmod: modprobe vpnpt_esp; Error(Kernel) with a hint if absent
 void set_params(const Params&);
 Params get_params();

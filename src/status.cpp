@@ -175,7 +175,8 @@ json esp_json(const Config* cfg) {
   try {
     json maps = json::array();
     for (const auto& m : espmux::dump_mappings()) {
-      maps.push_back({{"host", m.host},
+      maps.push_back({{"kind", m.kind},
+                      {"host", m.host},
                       {"peer", m.peer},
                       {"spi_out", m.spi_out},
                       {"spi_in", m.spi_in},
@@ -315,7 +316,7 @@ void print_status(const json& s, std::ostream& out) {
   if (e.contains("mappings")) {
     out << "  mappings: " << e["mappings"].size() << "\n";
     for (const auto& m : e["mappings"]) {
-      out << "    " << m.value("host", "?") << " <-> " << m.value("peer", "?") << "  spi out 0x" << std::hex
+      out << "    " << m.value("kind", "esp") << " " << m.value("host", "?") << " <-> " << m.value("peer", "?") << "  spi out 0x" << std::hex
           << m.value("spi_out", 0u) << " in 0x" << m.value("spi_in", 0u) << std::dec << "  "
           << m.value("state", "?") << " (" << m.value("reason", "?") << ")  zone " << m.value("zone", 0)
           << "  age " << human_seconds(m["age"]) << "  pkts " << m.value("packets_out", 0ull) << "/"

@@ -66,6 +66,7 @@ enum vpnpt_esp_attr {
 	VPNPT_ESP_A_ZONE_COUNT,		/* u16: number of zones (= max (host, peer) pairs) */
 	VPNPT_ESP_A_HOLD_MAX,		/* u32: packets held per peer while serialising */
 	VPNPT_ESP_A_WAN_IFINDEX,	/* u32: 0 = any; else peer traffic only from it */
+	VPNPT_ESP_A_ENABLED,		/* u8 0/1: classify in this netns (default 0) */
 	__VPNPT_ESP_A_MAX
 };
 #define VPNPT_ESP_A_MAX (__VPNPT_ESP_A_MAX - 1)
