@@ -143,7 +143,7 @@ TEST_F(Netns, ApplyLoadsTheTable) {
   EXPECT_TRUE(nets) << "lan_nets holds 192.168.1.0/24";
 
   std::string text = ruleset();
-  EXPECT_NE(text.find("oifname \"eth0\" meta nfproto ipv4 masquerade"), std::string::npos) << text;
+  EXPECT_NE(text.find("oifname \"eth0\" meta nfproto ipv4 rt ipsec missing masquerade"), std::string::npos) << text;
   EXPECT_NE(text.find("tcp dport 1723 ct state new ct helper set \"pptp\""), std::string::npos) << text;
 }
 

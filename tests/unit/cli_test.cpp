@@ -80,7 +80,7 @@ TEST(Cli, ShowNeedsNoRootAndNoInterfaces) {
   Result r = run("--config " + temp_config("[wan]\ninterface = \"nosuch0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n") + " show");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("table inet vpnpt {"), std::string::npos);
-  EXPECT_NE(r.out.find("oifname \"nosuch0\" meta nfproto ipv4 masquerade"), std::string::npos);
+  EXPECT_NE(r.out.find("oifname \"nosuch0\" meta nfproto ipv4 rt ipsec missing masquerade"), std::string::npos);
 }
 
 TEST(Cli, CheckNamesAMissingInterface) {
