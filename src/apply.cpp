@@ -116,6 +116,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
     esp_restore(before);
     throw;
   }
+  esp_finish(esp);
   enable_conntrack_accounting();
 
   AppliedRecord rec{cfg.path, rs.digest, "", esp.mode, esp.note};

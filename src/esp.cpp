@@ -61,12 +61,15 @@ void esp_configure(const Config& cfg, const EspDecision& esp) {
     espmux::set_params(params_of(cfg));
   } else if (espmux::family_present()) {
     // Loaded for another namespace, or for an earlier "mux" config here: it
-    // must stop multiplexing in this one, and forget what it had.
+    // must stop multiplexing in this one (esp_finish forgets what it had).
     espmux::Params p = espmux::get_params();
     p.enabled = false;
     espmux::set_params(p);
-    espmux::flush();
   }
+}
+
+void esp_finish(const EspDecision& esp) {
+  if (esp.mode != "mux" && espmux::family_present()) espmux::flush();
 }
 
 void esp_restore(const EspSnapshot& snap) {

@@ -25,8 +25,12 @@ struct EspSnapshot {
   std::optional<espmux::Params> params;
 };
 EspSnapshot esp_snapshot();
+// Before the commit: parameters only, so that esp_restore can undo it.
 void esp_configure(const Config& cfg, const EspDecision& esp);
 void esp_restore(const EspSnapshot& snap);
+// After the commit: what cannot be undone (dropping the mappings of a module
+// that no longer multiplexes here).
+void esp_finish(const EspDecision& esp);
 // After remove: the module stops multiplexing in this netns and drops its
 // mappings (the module itself stays loaded).
 void esp_release();
