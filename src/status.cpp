@@ -117,7 +117,8 @@ uint64_t now_realtime_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
 }
 
-json table_json(const Config* cfg, const std::string& rules_dir, std::string* config_error) {
+json table_json(const Config* cfg, const std::optional<AppliedRecord>& rec, const std::string& rules_dir,
+                std::string* config_error) {
   json t;
   Nft nft;
   auto live = nft.list_table();
@@ -128,7 +129,6 @@ json table_json(const Config* cfg, const std::string& rules_dir, std::string* co
   }
   std::string live_digest = digest_from_comment(listing_comment(*live));
   t["digest"] = live_digest;
-  auto rec = load_applied();
   std::string drift = "none";
   if (!rec || rec->digest != live_digest) {
     drift = "unknown";  // loaded by another run we have no record of
@@ -154,10 +154,9 @@ json counters_json() {
   return c;
 }
 
-json esp_json(const Config* cfg) {
+json esp_json(const Config* cfg, const std::optional<AppliedRecord>& rec) {
   json e;
   e["configured"] = cfg ? (cfg->ipsec ? esp_mode_name(cfg->esp) : "off") : json(nullptr);
-  auto rec = load_applied();
   bool module = false;
   try {
     module = espmux::family_present();
@@ -273,14 +272,15 @@ void run_status(const Options& opt, bool as_json, std::ostream& out) {
     config_error = e.what();
   }
   std::string rules_dir = find_rules_dir(opt.rules_dir);
-  s["table"] = table_json(cfg ? &*cfg : nullptr, rules_dir, &config_error);
+  const auto rec = load_applied();
+  s["table"] = table_json(cfg ? &*cfg : nullptr, rec, rules_dir, &config_error);
   if (!config_error.empty()) s["config_error"] = config_error;
 
   json kernel = json::array();
   for (const auto& p : probe_kernel(cfg ? *cfg : Config{}))
     kernel.push_back({{"name", p.name}, {"purpose", p.purpose}, {"state", p.state}});
   s["kernel"] = kernel;
-  s["esp"] = esp_json(cfg ? &*cfg : nullptr);
+  s["esp"] = esp_json(cfg ? &*cfg : nullptr, rec);
   s["counters"] = counters_json();
   json sessions = sessions_json(dump_conntrack(), dump_expectations(), now_realtime_ns());
   s["hosts"] = sessions["hosts"];
