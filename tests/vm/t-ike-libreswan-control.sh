@@ -17,9 +17,11 @@ for i in 1 2; do
 done
 got1=$(tunnel_ping 1 5); got2=$(tunnel_ping 2 5)
 log "plain masquerade: host 1 $got1/5, host 2 $got2/5"
-[ $(( ${got1:-0} >= 4 )) -eq 1 ] || [ $(( ${got2:-0} >= 4 )) -eq 1 ] ||
-	{ ls_show_logs; fail "neither host's tunnel works: the libreswan setup itself is broken"; }
+# Which of the two (if either) wins depends on which ESP packet conntrack saw
+# first: when the server's ESP arrives before both hosts', neither tunnel
+# works. What must never happen behind plain NAT is both working. (That the
+# libreswan setup works at all is shown by t-ike-libreswan, same peers, mux.)
 [ "${got1:-0}" -eq 0 ] || [ "${got2:-0}" -eq 0 ] ||
 	fail "both tunnels work under plain masquerade: the control case no longer fails"
-ok "control: real IKE negotiates for both hosts, but only one ESP tunnel works behind plain NAT"
+ok "control: real IKE negotiates for both hosts, but at most one ESP tunnel works behind plain NAT"
 exit 0
