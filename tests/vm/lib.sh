@@ -309,6 +309,19 @@ ike_responder_up() {
 	bg_pid $!
 	wait_for 10 sh -c "ip netns exec $S ss -Hlun 'sport = :500' | grep -q 500"
 }
+
+# mux_two_up: the setup of the two-host mux tests: lab with two LAN hosts, ESP
+# crypto, vpnpt applied with esp = "mux", both hosts' tunnels and the
+# server's IKE responder.
+mux_two_up() {
+	need_vpnpt
+	lab_up 2 || fail "lab"
+	esp_ready || fail "esp4/drbg"
+	mux_up mux
+	tunnel_up 1 || fail "tunnel 1"
+	tunnel_up 2 || fail "tunnel 2"
+	ike_responder_up || fail "IKE responder"
+}
 # ike_exchange --init-auth|--create [--then CMD] NS...
 ike_exchange() {
 	/usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" exchange --peer $WAN_S --state-dir /tmp "$@"

@@ -6,13 +6,7 @@
 # the old SAs, once deleted, carry nothing.
 . "$VPNPT_VM_TESTS/lib.sh"
 
-need_vpnpt
-lab_up 2 || fail "lab"
-esp_ready || fail "esp4/drbg"
-mux_up mux
-tunnel_up 1 || fail "tunnel 1"
-tunnel_up 2 || fail "tunnel 2"
-ike_responder_up || fail "IKE responder"
+mux_two_up
 ping_cmd="ping -q -c 10 -i 0.2 -W 2 -I 10.1.\${NS#vm-h}.1 10.0.0.1"
 run ike_exchange --init-auth --then "$ping_cmd" $(host 1) $(host 2)
 wait_for 15 bound_at_least 2 || { show_status; fail "generation 0 not bound for both hosts"; }

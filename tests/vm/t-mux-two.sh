@@ -9,13 +9,7 @@
 # Control: t-mux-single (esp = "single": the second tunnel fails).
 . "$VPNPT_VM_TESTS/lib.sh"
 
-need_vpnpt
-lab_up 2 || fail "lab"
-esp_ready || fail "esp4/drbg"
-mux_up mux
-tunnel_up 1 || fail "tunnel 1"
-tunnel_up 2 || fail "tunnel 2"
-ike_responder_up || fail "IKE responder"
+mux_two_up
 
 # Both hosts negotiate together; each starts its traffic the moment its own
 # exchange completes, as an IKE daemon would.
