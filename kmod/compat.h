@@ -21,8 +21,10 @@
 #include <linux/jhash.h>
 #include <linux/atomic.h>
 #include <linux/string.h>
+#include <linux/errno.h>
 
 #define mux_alloc(sz)		kzalloc((sz), GFP_ATOMIC)
+#define mux_objsize(p, sz)	ksize(p)	/* what kmalloc really gave */
 #define mux_free_rcu(p, f)	kfree_rcu((p), f)
 #define mux_free(p)		kfree(p)
 #define mux_lock_t		spinlock_t
@@ -38,6 +40,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <linux/types.h>	/* __be16, __be32, __be64 from linux-libc-dev */
 
 typedef uint8_t u8;
@@ -159,6 +162,7 @@ static inline u32 jhash_3words(u32 a, u32 b, u32 c, u32 initval)
 }
 
 #define mux_alloc(sz)		calloc(1, (sz))
+#define mux_objsize(p, sz)	((void)(p), (u64)(sz))
 #define mux_free_rcu(p, f)	free(p)
 #define mux_free(p)		free(p)
 typedef int mux_lock_t;

@@ -41,9 +41,13 @@
 #endif
 
 #define MS(s)	((u64)(s) * 1000)
-#define MUX_ORPHANS	256
-/* an exchange in flight keeps its window this many pending_timeouts */
-#define MUX_INFLIGHT_FACTOR	6
+/* Limits that are not parameters.  Each bounds what packets can make the
+ * module allocate (DESIGN.md, "Threat model", computes the sum). */
+#define MUX_ORPHANS		256	/* remembered unbound SPIs per peer */
+#define MUX_INFLIGHT_FACTOR	6	/* held packets, contention: x pending_timeout */
+#define MUX_WINDOW_MAX_FACTOR	2	/* a window's whole life: x pending_timeout */
+#define MUX_IDLE_PEERS_MAX	1024	/* peers kept for their orphans alone */
+#define MUX_HELD_MAX		4096	/* held packets per netns */
 
 struct mux_host {
 	struct hlist_node hnode;
@@ -51,6 +55,9 @@ struct mux_host {
 	__be32 addr;
 	u32 n_sa;
 	u32 n_pairs;
+	u32 n_ike;
+	u32 n_held;
+	struct list_head ikes;	/* its IKE SAs, least recently used first */
 	struct rcu_head rcu;
 };
 
@@ -67,10 +74,12 @@ struct mux_peer {
 	u64 contended_until;	/* no binds: a late exchange of another host */
 	bool installed;		/* the peer may be sending on the owner's new SA */
 	/* SPIs seen from this peer while unbound: they existed before any
-	 * window opened, so they are never a window owner's *new* SA */
-	u32 orphan[MUX_ORPHANS];
+	 * window opened, so they are never a window owner's *new* SA.  A ring
+	 * of MUX_ORPHANS, allocated with the first one. */
+	u32 *orphan;
 	u16 orphan_next;
 	u64 last_seen;		/* kept idle_timeout after its last pair: orphans */
+	struct list_head idle;	/* in mux->idle_peers while it has no pair */
 	struct list_head held;	/* struct mux_held, oldest first */
 	u32 n_held;
 	struct rcu_head rcu;
@@ -79,6 +88,8 @@ struct mux_peer {
 struct mux_pair {
 	struct hlist_node hnode;
 	struct list_head list;
+	struct mux_peer *pe;	/* both outlive the pair */
+	struct mux_host *ho;
 	__be32 host, peer;
 	u16 zone;
 	u32 n_sa, n_ike;
@@ -94,6 +105,7 @@ struct mux_sa {
 	u32 spi_out, spi_in;
 	u8 state, reason;
 	u64 created, bound_at, drain_start, last_seen;
+	u64 wopen;		/* pending: opening time of the window it was made in */
 	atomic64_t pkts_out, pkts_in, bytes_out, bytes_in;
 	struct rcu_head rcu;
 };
@@ -101,6 +113,7 @@ struct mux_sa {
 struct mux_ike {
 	struct hlist_node hnode;
 	struct list_head list;
+	struct list_head host_node;	/* in its host's ikes, LRU order */
 	struct mux_pair *pair;
 	u64 ispi, rspi;
 	u8 version, reason;
@@ -142,6 +155,15 @@ void mux_count(struct mux *m, unsigned int c)
 
 u64 mux_counter(struct mux *m, unsigned int c)
 {
+	switch (c) {
+	case VPNPT_ESP_C_PAIRS:		return READ_ONCE(m->n_pairs);
+	case VPNPT_ESP_C_PEERS:		return READ_ONCE(m->n_peers);
+	case VPNPT_ESP_C_HOSTS:		return READ_ONCE(m->n_hosts);
+	case VPNPT_ESP_C_HELD_PACKETS:	return READ_ONCE(m->n_held);
+	case VPNPT_ESP_C_HELD_BYTES:	return READ_ONCE(m->held_bytes);
+	case VPNPT_ESP_C_MEM_BYTES:	return READ_ONCE(m->mem);
+	}
+	{
 #ifdef VPNPT_USERSPACE
 	return m->stats.c[c];
 #else
@@ -152,6 +174,7 @@ u64 mux_counter(struct mux *m, unsigned int c)
 		sum += per_cpu_ptr(m->stats, cpu)->c[c];
 	return sum;
 #endif
+	}
 }
 
 u32 mux_nr_sas(struct mux *m)
@@ -193,7 +216,7 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 
 	memset(m, 0, sizeof(*m));
 	if (!params_valid(p))
-		return -1;
+		return -EINVAL;
 	mux_lock_init(&m->lock);
 	m->p = *p;
 	m->seed = seed;
@@ -210,6 +233,7 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 	INIT_LIST_HEAD(&m->pairs);
 	INIT_LIST_HEAD(&m->peers);
 	INIT_LIST_HEAD(&m->hosts);
+	INIT_LIST_HEAD(&m->idle_peers);
 	INIT_LIST_HEAD(&m->released);
 	INIT_LIST_HEAD(&m->expired);
 	m->zone_cap = MUX_ZONE_COUNT_MAX;
@@ -230,7 +254,7 @@ err:
 #ifndef VPNPT_USERSPACE
 	free_percpu(m->stats);
 #endif
-	return -1;
+	return -ENOMEM;
 }
 
 /* ------------------------------------------------------------- lookups */
@@ -297,50 +321,110 @@ static struct mux_ike *ike_lookup(struct mux *m, __be32 peer, u64 ispi)
 
 /* ------------------------------------------------------- object lifecycle */
 
-static struct mux_peer *peer_get(struct mux *m, __be32 addr)
+/* Every table object is counted in m->mem (kmalloc's real size) when it is
+ * allocated and uncounted when it is freed.  Caller holds m->lock. */
+static void *obj_alloc(struct mux *m, size_t size)
 {
-	struct mux_peer *pe = peer_lookup(m, addr);
+	void *p = mux_alloc(size);
 
-	if (pe)
-		return pe;
-	pe = mux_alloc(sizeof(*pe));
-	if (unlikely(!pe)) {
+	if (unlikely(!p)) {
 		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
 		return NULL;
 	}
+	WRITE_ONCE(m->mem, m->mem + mux_objsize(p, size));
+	return p;
+}
+
+#define obj_uncount(m, p, size) WRITE_ONCE((m)->mem, (m)->mem - mux_objsize((p), (size)))
+
+static struct mux_peer *peer_new(struct mux *m, __be32 addr)
+{
+	struct mux_peer *pe = obj_alloc(m, sizeof(*pe));
+
+	if (!pe)
+		return NULL;
 	pe->addr = addr;
 	INIT_LIST_HEAD(&pe->held);
-	pe->last_seen = 0;
+	INIT_LIST_HEAD(&pe->idle);
 	hlist_add_head_rcu(&pe->hnode, &m->peer_hash[hash2(m, addr, 0, 4)]);
 	list_add_tail(&pe->list, &m->peers);
+	WRITE_ONCE(m->n_peers, m->n_peers + 1);
 	return pe;
 }
 
-static struct mux_host *host_get(struct mux *m, __be32 addr)
+/* peer_free - forget a peer that has no pair, no window and nothing held. */
+static void peer_free(struct mux *m, struct mux_peer *pe)
 {
-	struct mux_host *ho = host_lookup(m, addr);
-
-	if (ho)
-		return ho;
-	ho = mux_alloc(sizeof(*ho));
-	if (unlikely(!ho)) {
-		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
-		return NULL;
+	mux_lockdep_assert(&m->lock);
+	hlist_del_init_rcu(&pe->hnode);
+	list_del(&pe->list);
+	list_del_init(&pe->idle);
+	if (pe->orphan) {
+		/* only read under m->lock: no grace period needed */
+		obj_uncount(m, pe->orphan, MUX_ORPHANS * sizeof(*pe->orphan));
+		mux_free(pe->orphan);
 	}
+	WRITE_ONCE(m->n_peers, m->n_peers - 1);
+	obj_uncount(m, pe, sizeof(*pe));
+	mux_free_rcu(pe, rcu);
+}
+
+static bool peer_unused(const struct mux_peer *pe)
+{
+	return !pe->n_pairs && !pe->owner && !pe->n_held;
+}
+
+/* Peers without pairs are kept only for their orphans, and at most
+ * MUX_IDLE_PEERS_MAX of them: the oldest goes first. */
+static bool peer_evict_idle(struct mux *m)
+{
+	struct mux_peer *pe;
+
+	list_for_each_entry(pe, &m->idle_peers, idle) {
+		if (peer_unused(pe)) {
+			peer_free(m, pe);
+			mux_count(m, VPNPT_ESP_C_PEERS_EVICTED);
+			return true;
+		}
+	}
+	return false;
+}
+
+static struct mux_host *host_new(struct mux *m, __be32 addr)
+{
+	struct mux_host *ho = obj_alloc(m, sizeof(*ho));
+
+	if (!ho)
+		return NULL;
 	ho->addr = addr;
+	INIT_LIST_HEAD(&ho->ikes);
 	hlist_add_head_rcu(&ho->hnode, &m->host_hash[hash2(m, addr, 0, 5)]);
 	list_add_tail(&ho->list, &m->hosts);
+	WRITE_ONCE(m->n_hosts, m->n_hosts + 1);
 	return ho;
 }
 
-/* pair_get - the (host, peer) pair and its zone, created on demand.
- * Only called for traffic a LAN host solicited.  Caller holds m->lock. */
+static void host_free(struct mux *m, struct mux_host *ho)
+{
+	mux_lockdep_assert(&m->lock);
+	hlist_del_init_rcu(&ho->hnode);
+	list_del(&ho->list);
+	WRITE_ONCE(m->n_hosts, m->n_hosts - 1);
+	obj_uncount(m, ho, sizeof(*ho));
+	mux_free_rcu(ho, rcu);
+}
+
+/* pair_get - the (host, peer) pair and its zone, created on demand.  Only
+ * for traffic a LAN host sent or solicited.  Every limit is checked before
+ * anything is allocated: zones in total, pairs per host, peers in total.
+ * Caller holds m->lock. */
 static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
 {
 	struct mux_pair *pr = pair_lookup(m, host, peer);
-	struct mux_peer *pe;
+	struct mux_peer *pe, *new_pe = NULL;
 	struct mux_host *ho;
 
+	mux_lockdep_assert(&m->lock);
 	if (pr)
 		return pr;
 	if (unlikely(!m->zfree_len)) {
@@ -348,44 +432,69 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 		mux_count(m, VPNPT_ESP_C_ZONES_FULL);
 		return NULL;
 	}
-	pe = peer_get(m, peer);
-	ho = host_get(m, host);
-	if (!pe || !ho)
-		return NULL;
-	pe->last_seen = now;
-	pr = mux_alloc(sizeof(*pr));
-	if (unlikely(!pr)) {
-		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+	ho = host_lookup(m, host);
+	if (unlikely(ho && ho->n_pairs >= m->p.max_per_host)) {
+		/* one host talking to ever more peers takes no more zones */
+		mux_count(m, VPNPT_ESP_C_QUOTA_HOST_PAIRS);
 		return NULL;
 	}
+	pe = peer_lookup(m, peer);
+	if (!pe && m->n_peers >= (u32)m->p.zone_count + MUX_IDLE_PEERS_MAX &&
+	    unlikely(!peer_evict_idle(m))) {
+		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
+		return NULL;
+	}
+	pr = obj_alloc(m, sizeof(*pr));
+	if (unlikely(!pr))
+		return NULL;
+	if (!pe) {
+		pe = new_pe = peer_new(m, peer);
+		if (unlikely(!pe))
+			goto err;
+	}
+	if (!ho) {
+		ho = host_new(m, host);
+		if (unlikely(!ho))
+			goto err;
+	}
+	pe->last_seen = now;
+	pr->pe = pe;
+	pr->ho = ho;
 	pr->host = host;
 	pr->peer = peer;
 	pr->zone = m->p.zone_base + m->zfree[m->zfree_head];
 	m->zfree_head = (m->zfree_head + 1) % m->zone_cap;
 	m->zfree_len--;
 	pr->last_seen = now;
-	pe->n_pairs++;
+	if (!pe->n_pairs++)
+		list_del_init(&pe->idle);
 	ho->n_pairs++;
-	m->n_pairs++;
+	WRITE_ONCE(m->n_pairs, m->n_pairs + 1);
 	hlist_add_head_rcu(&pr->hnode, &m->pair_hash[hash2(m, host, peer, 3)]);
 	list_add_tail(&pr->list, &m->pairs);
 	return pr;
+err:
+	if (new_pe)
+		peer_free(m, new_pe);
+	obj_uncount(m, pr, sizeof(*pr));
+	mux_free(pr);
+	return NULL;
 }
 
 static void pair_free(struct mux *m, struct mux_pair *pr)
 {
-	struct mux_peer *pe = peer_lookup(m, pr->peer);
-	struct mux_host *ho = host_lookup(m, pr->host);
+	struct mux_peer *pe = pr->pe;
 
-	if (pe)
-		pe->n_pairs--;
-	if (ho)
-		ho->n_pairs--;
-	m->n_pairs--;
+	mux_lockdep_assert(&m->lock);
+	if (!--pe->n_pairs)
+		list_add_tail(&pe->idle, &m->idle_peers);
+	pr->ho->n_pairs--;
+	WRITE_ONCE(m->n_pairs, m->n_pairs - 1);
 	/* the zone may still hold conntrack entries: flush before reuse */
 	m->zdirty[m->zdirty_len++] = pr->zone - m->p.zone_base;
 	hlist_del_init_rcu(&pr->hnode);
 	list_del(&pr->list);
+	obj_uncount(m, pr, sizeof(*pr));
 	mux_free_rcu(pr, rcu);
 }
 
@@ -395,36 +504,34 @@ static void sa_unhash(struct mux_sa *sa)
 	hlist_del_init_rcu(&sa->out_node);
 }
 
-static void orphan_note(struct mux_peer *pe, u32 spi);
+static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi);
 
 static void sa_free(struct mux *m, struct mux_sa *sa)
 {
 	struct mux_pair *pr = sa->pair;
-	struct mux_peer *pe = peer_lookup(m, pr->peer);
-	struct mux_host *ho = host_lookup(m, pr->host);
 
+	mux_lockdep_assert(&m->lock);
 	sa_unhash(sa);
 	list_del(&sa->list);
 	pr->n_sa--;
-	if (pe) {
-		pe->n_sa--;
-		/* a tombstone: if the peer speaks on it again, the SPI is not
-		 * a new SA of whichever host owns the window then */
-		orphan_note(pe, sa->spi_in);
-	}
-	if (ho)
-		ho->n_sa--;
-	m->n_sa--;
+	pr->pe->n_sa--;
+	/* a tombstone: if the peer speaks on it again, the SPI is not
+	 * a new SA of whichever host owns the window then */
+	orphan_note(m, pr->pe, sa->spi_in);
+	pr->ho->n_sa--;
+	WRITE_ONCE(m->n_sa, m->n_sa - 1);
+	obj_uncount(m, sa, sizeof(*sa));
 	mux_free_rcu(sa, rcu);
 }
 
 /* sa_new - a mapping for @pr, if the quotas allow.  Caller holds m->lock. */
 static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 reason, u64 now)
 {
-	struct mux_peer *pe = peer_lookup(m, pr->peer);
-	struct mux_host *ho = host_lookup(m, pr->host);
+	struct mux_peer *pe = pr->pe;
+	struct mux_host *ho = pr->ho;
 	struct mux_sa *sa;
 
+	mux_lockdep_assert(&m->lock);
 	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
 		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
 		return NULL;
@@ -437,11 +544,9 @@ static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 re
 		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
 		return NULL;
 	}
-	sa = mux_alloc(sizeof(*sa));
-	if (unlikely(!sa)) {
-		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+	sa = obj_alloc(m, sizeof(*sa));
+	if (unlikely(!sa))
 		return NULL;
-	}
 	sa->pair = pr;
 	sa->state = state;
 	sa->reason = reason;
@@ -450,7 +555,7 @@ static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 re
 	pr->n_sa++;
 	pe->n_sa++;
 	ho->n_sa++;
-	m->n_sa++;
+	WRITE_ONCE(m->n_sa, m->n_sa + 1);
 	list_add_tail(&sa->list, &m->sas);
 	return sa;
 }
@@ -470,24 +575,45 @@ static void sa_set_in(struct mux *m, struct mux_sa *sa, u32 spi)
 static void ike_free(struct mux *m, struct mux_ike *ik)
 {
 	struct mux_pair *pr = ik->pair;
-	struct mux_peer *pe = peer_lookup(m, pr->peer);
 
+	mux_lockdep_assert(&m->lock);
 	hlist_del_init_rcu(&ik->hnode);
 	list_del(&ik->list);
+	list_del(&ik->host_node);
 	pr->n_ike--;
-	if (pe)
-		pe->n_ike--;
+	pr->pe->n_ike--;
+	pr->ho->n_ike--;
 	m->n_ike--;
+	obj_uncount(m, ik, sizeof(*ik));
 	mux_free_rcu(ik, rcu);
 }
 
 /* ----------------------------------------------------------- bind window */
 
+/* held_move - a held packet leaves @pe's queue (released or expired). */
 static void held_move(struct mux *m, struct mux_peer *pe, struct mux_held *h, struct list_head *to)
 {
 	list_move_tail(&h->node, to);
 	pe->n_held--;
-	m->n_held--;
+	h->ho->n_held--;
+	WRITE_ONCE(m->n_held, m->n_held - 1);
+	WRITE_ONCE(m->held_bytes, m->held_bytes - h->truesize);
+	obj_uncount(m, h, sizeof(*h));
+}
+
+/* The last moment @pe's window may live: MUX_WINDOW_MAX_FACTOR x
+ * pending_timeout from its opening, whatever its owner sends after. */
+static u64 window_cap(const struct mux *m, const struct mux_peer *pe)
+{
+	return pe->wopen + MUX_WINDOW_MAX_FACTOR * MS(m->p.pending_timeout);
+}
+
+/* window_extend - keep @pe's window until @until, never past its cap. */
+static void window_extend(struct mux *m, struct mux_peer *pe, u64 until)
+{
+	u64 cap = window_cap(m, pe);
+
+	pe->deadline = until < cap ? until : cap;
 }
 
 /* window_close - close @pe's window and hand it to the oldest held host:
@@ -525,6 +651,8 @@ static void window_check(struct mux *m, struct mux_peer *pe, u64 now)
 {
 	if (pe->owner && now >= pe->deadline) {
 		mux_count(m, VPNPT_ESP_C_WINDOW_EXPIRED);
+		if (pe->deadline >= window_cap(m, pe))
+			mux_count(m, VPNPT_ESP_C_WINDOW_CAPPED);
 		window_close(m, pe, now);
 	}
 }
@@ -544,46 +672,73 @@ static bool orphan_seen(const struct mux_peer *pe, u32 spi)
 {
 	int i;
 
+	if (!pe->orphan)
+		return false;
 	for (i = 0; i < MUX_ORPHANS; i++)
 		if (pe->orphan[i] == spi)
 			return true;
 	return false;
 }
 
-/* orphan_note - remember an unbound SPI of a peer a LAN host talks to
- * (fixed array in the peer: unsolicited ESP still allocates nothing). */
-static void orphan_note(struct mux_peer *pe, u32 spi)
+/* orphan_note - remember an unbound SPI of a peer a LAN host talks to; the
+ * ring is allocated with the first one (unsolicited ESP from a peer no host
+ * talks to allocates nothing: it has no peer object). */
+static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi)
 {
 	if (!spi || orphan_seen(pe, spi))
 		return;
+	if (!pe->orphan) {
+		pe->orphan = obj_alloc(m, MUX_ORPHANS * sizeof(*pe->orphan));
+		if (!pe->orphan)
+			return;
+		memset(pe->orphan, 0, MUX_ORPHANS * sizeof(*pe->orphan));
+	}
 	pe->orphan[pe->orphan_next] = spi;
 	pe->orphan_next = (pe->orphan_next + 1) % MUX_ORPHANS;
 }
 
-/* hold - keep a packet of @host until @pe's window is free for it. */
-static enum mux_verdict hold(struct mux *m, struct mux_peer *pe, __be32 host, u8 reason,
-			     u64 now, void *cookie, void *aux)
+static u32 hold_per_host(const struct mux *m)
+{
+	return m->p.hold_max / 4 ? m->p.hold_max / 4 : 1;
+}
+
+/* hold - keep a packet of @ho until @pe's window is free for it.  Bounded
+ * per peer (hold_max), per host (a quarter of it: one host cannot fill a
+ * peer's queue) and per netns in packets and bytes. */
+static enum mux_verdict hold(struct mux *m, struct mux_peer *pe, struct mux_host *ho, u8 reason,
+			     const struct mux_pkt *pkt, u64 now, void *cookie, void *aux)
 {
 	struct mux_held *h;
 
+	mux_lockdep_assert(&m->lock);
 	if (!cookie || pe->n_held >= m->p.hold_max) {
 		mux_count(m, VPNPT_ESP_C_HOLD_FULL);
 		return MUX_DROP;
 	}
-	h = mux_alloc(sizeof(*h));
-	if (unlikely(!h)) {
-		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+	if (ho->n_held >= hold_per_host(m)) {
+		mux_count(m, VPNPT_ESP_C_QUOTA_HOST_HELD);
 		return MUX_DROP;
 	}
-	h->host = host;
+	if (m->n_held >= MUX_HELD_MAX || m->held_bytes + pkt->truesize > MUX_HELD_BYTES_MAX) {
+		mux_count(m, VPNPT_ESP_C_HELD_LIMIT);
+		return MUX_DROP;
+	}
+	h = obj_alloc(m, sizeof(*h));
+	if (unlikely(!h))
+		return MUX_DROP;
+	h->host = ho->addr;
+	h->ho = ho;
 	h->reason = reason;
-	/* outlives the owner's window while its exchange is in flight */
+	/* outlives the windows of the hosts queued before it */
 	h->expires = now + (MUX_INFLIGHT_FACTOR + 1) * MS(m->p.pending_timeout);
+	h->truesize = pkt->truesize;
 	h->cookie = cookie;
 	h->aux = aux;
 	list_add_tail(&h->node, &pe->held);
 	pe->n_held++;
-	m->n_held++;
+	ho->n_held++;
+	WRITE_ONCE(m->n_held, m->n_held + 1);
+	WRITE_ONCE(m->held_bytes, m->held_bytes + pkt->truesize);
 	mux_count(m, VPNPT_ESP_C_HELD);
 	return MUX_HOLD;
 }
@@ -643,10 +798,10 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	}
 
 	/* (b) a new SA: it needs the peer's window */
-	pe = peer_lookup(m, peer);
+	pe = pr->pe;
 	window_check(m, pe, now);
 	if (pe->owner && pe->owner != host)
-		return hold(m, pe, host, VPNPT_ESP_REASON_ESP_FIRST, now, cookie, aux);
+		return hold(m, pe, pr->ho, VPNPT_ESP_REASON_ESP_FIRST, pkt, now, cookie, aux);
 	sa = sa_new(m, pr, VPNPT_ESP_STATE_PENDING, VPNPT_ESP_REASON_ESP_FIRST, now);
 	if (!sa)
 		return MUX_DROP;	/* a quota: no window for an SA we cannot keep */
@@ -655,6 +810,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 		pe->want = 1;
 	}
 	sa->reason = pe->wreason;
+	sa->wopen = pe->wopen;
 	sa_set_out(m, sa, pkt->spi);
 	sa_account(sa, pkt, now);
 	mux_count(m, VPNPT_ESP_C_ESP_OUT_NEW_SPI);
@@ -689,7 +845,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * exchange has not reached the point where the peer installs
 		 * the SA: this SPI cannot be the owner's new SA. */
 		mux_count(m, VPNPT_ESP_C_ESP_IN_UNKNOWN);
-		orphan_note(pe, pkt->spi);
+		orphan_note(m, pe, pkt->spi);
 		return MUX_PASS;
 	}
 	if (orphan_seen(pe, pkt->spi)) {
@@ -721,7 +877,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * unbound, or another host's exchange finished late, after its
 		 * window.  Refuse: a lost packet, never a cross-delivery. */
 		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
-		orphan_note(pe, pkt->spi);
+		orphan_note(m, pe, pkt->spi);
 		return MUX_PASS;
 	}
 	if (!found) {
@@ -827,7 +983,14 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 	pr = pair_get(m, host, peer, now);
 	if (!pr)
 		return NULL;
-	pe = peer_lookup(m, peer);
+	pe = pr->pe;
+	if (pr->ho->n_ike >= m->p.max_per_host) {
+		/* a host's IKE SAs beyond its quota: its own least recently
+		 * used one goes (a reconnecting client's stale ones), never
+		 * another host's */
+		ike_free(m, list_first_entry(&pr->ho->ikes, struct mux_ike, host_node));
+		mux_count(m, VPNPT_ESP_C_IKE_EVICTED);
+	}
 	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
 		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
 		return NULL;
@@ -836,11 +999,9 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
 		return NULL;
 	}
-	ik = mux_alloc(sizeof(*ik));
-	if (unlikely(!ik)) {
-		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
+	ik = obj_alloc(m, sizeof(*ik));
+	if (unlikely(!ik))
 		return NULL;
-	}
 	ik->pair = pr;
 	ik->ispi = i->ispi;
 	ik->version = i->version;
@@ -849,6 +1010,8 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 	ik->last_seen = now;
 	pr->n_ike++;
 	pe->n_ike++;
+	pr->ho->n_ike++;
+	list_add_tail(&ik->host_node, &pr->ho->ikes);
 	m->n_ike++;
 	hlist_add_head_rcu(&ik->hnode,
 			   &m->ike_hash[hash2(m, peer, (u32)ik->ispi ^ (u32)(ik->ispi >> 32), 6)]);
@@ -884,6 +1047,7 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 	if (!ik->rspi && i->rspi)
 		ik->rspi = i->rspi;
 	ik->last_seen = now;
+	list_move_tail(&ik->host_node, &ik->pair->ho->ikes);
 	WRITE_ONCE(ik->pair->last_seen, now);
 	if (pkt->dir == MUX_DIR_OUT) {
 		ik->pkts_out++;
@@ -894,18 +1058,20 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 	}
 
 	if (i->child) {
-		pe = peer_lookup(m, ik->pair->peer);
+		pe = ik->pair->pe;
 		window_check(m, pe, now);
 		if (ike_is_start(ik, pkt)) {
 			if (pe->owner && pe->owner != host)
-				return hold(m, pe, host, VPNPT_ESP_REASON_IKE, now, cookie, aux);
+				return hold(m, pe, ik->pair->ho, VPNPT_ESP_REASON_IKE, pkt, now,
+					    cookie, aux);
 			if (!pe->owner)
 				window_open(m, pe, host, VPNPT_ESP_REASON_IKE, now);
 			pe->wreason = VPNPT_ESP_REASON_IKE;
 			pe->want++;
-			/* until the answer comes the peer cannot send on it */
+			/* until the answer comes the peer cannot send on it; an
+			 * exchange in flight keeps the window to its cap */
 			pe->installed = false;
-			pe->deadline = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
+			window_extend(m, pe, window_cap(m, pe));
 			ike_admit(ik, pkt);
 			mux_count(m, VPNPT_ESP_C_CHILD_EXCHANGES);
 		} else if (pe->owner == host) {
@@ -913,9 +1079,9 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 			 * here the peer may send on the new SA. */
 			if (i->version == 1 || i->response) {
 				pe->installed = true;
-				pe->deadline = now + MS(m->p.pending_timeout);
+				window_extend(m, pe, now + MS(m->p.pending_timeout));
 			} else {
-				pe->deadline = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
+				window_extend(m, pe, window_cap(m, pe));
 			}
 			/* a held late message released: its SA is still to come */
 			if (!pe->want)
@@ -929,7 +1095,8 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 			 * of this peer is bound until that settles. */
 			mux_count(m, VPNPT_ESP_C_WINDOW_CONFLICT);
 			if (pkt->dir == MUX_DIR_OUT)
-				return hold(m, pe, host, VPNPT_ESP_REASON_IKE, now, cookie, aux);
+				return hold(m, pe, ik->pair->ho, VPNPT_ESP_REASON_IKE, pkt, now,
+					    cookie, aux);
 			pe->contended_until = pe->deadline + MS(m->p.pending_timeout);
 		}
 	}
@@ -1032,13 +1199,28 @@ void mux_gc(struct mux *m, u64 now)
 	u64 drain = MS(m->p.drain_timeout);
 
 	mux_lock(&m->lock);
+	/* windows first: a pending SA whose window just ended expires now */
+	list_for_each_entry_safe(pe, pet, &m->peers, list) {
+		window_check(m, pe, now);
+		list_for_each_entry_safe(h, ht, &pe->held, node) {
+			if (now >= h->expires) {
+				held_move(m, pe, h, &m->expired);
+				mux_count(m, VPNPT_ESP_C_HOLD_EXPIRED);
+			}
+		}
+	}
 	list_for_each_entry_safe(sa, sat, &m->sas, list) {
 		u64 seen = READ_ONCE(sa->last_seen);
 
 		switch (sa->state) {
 		case VPNPT_ESP_STATE_PENDING:
-			/* the peer never answered on this SA */
-			if (now - sa->created >= pend && now - seen >= pend) {
+			/* The peer did not answer within the window the SA was
+			 * made in, so by the binding rule it never will (a
+			 * stale or hostile host).  Neither its age nor its
+			 * host's own packets keep it: a pending SA makes every
+			 * other host's bind at this peer ambiguous.  The host's
+			 * next packet asks for a new window, behind the others. */
+			if (sa->pair->pe->owner != sa->pair->host || sa->pair->pe->wopen != sa->wopen) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
 				sa_free(m, sa);
 			}
@@ -1070,35 +1252,22 @@ void mux_gc(struct mux *m, u64 now)
 			ike_free(m, ik);
 		}
 	}
-	list_for_each_entry_safe(pe, pet, &m->peers, list) {
-		window_check(m, pe, now);
-		list_for_each_entry_safe(h, ht, &pe->held, node) {
-			if (now >= h->expires) {
-				held_move(m, pe, h, &m->expired);
-				mux_count(m, VPNPT_ESP_C_HOLD_EXPIRED);
-			}
-		}
-	}
 	list_for_each_entry_safe(pr, prt, &m->pairs, list) {
-		pe = peer_lookup(m, pr->peer);
 		if (pr->n_sa || pr->n_ike || now - READ_ONCE(pr->last_seen) < pend ||
-		    (pe && pe->owner == pr->host))
+		    pr->pe->owner == pr->host)
 			continue;
 		pair_free(m, pr);
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
-		if (pe->n_pairs || pe->owner || pe->n_held || now - pe->last_seen < idle)
+		/* kept only while it remembers orphans, idle_timeout at most */
+		if (!peer_unused(pe) || (pe->orphan && now - pe->last_seen < idle))
 			continue;
-		hlist_del_init_rcu(&pe->hnode);
-		list_del(&pe->list);
-		mux_free_rcu(pe, rcu);
+		peer_free(m, pe);
 	}
 	list_for_each_entry_safe(ho, hot, &m->hosts, list) {
-		if (ho->n_pairs)
+		if (ho->n_pairs || ho->n_held)
 			continue;
-		hlist_del_init_rcu(&ho->hnode);
-		list_del(&ho->list);
-		mux_free_rcu(ho, rcu);
+		host_free(m, ho);
 	}
 	mux_unlock(&m->lock);
 }
@@ -1121,6 +1290,7 @@ void mux_flush(struct mux *m, u64 now)
 	list_for_each_entry(pe, &m->peers, list) {
 		pe->owner = 0;
 		pe->want = 0;
+		pe->installed = false;
 		list_for_each_entry_safe(h, ht, &pe->held, node)
 			held_move(m, pe, h, &m->expired);
 	}
@@ -1171,6 +1341,7 @@ u32 mux_zone_take_dirty(struct mux *m, u16 *zones, u32 max)
 	for (i = 0; i < n; i++)
 		zones[i] = m->p.zone_base + m->zdirty[m->zdirty_len - n + i];
 	m->zdirty_len -= n;
+	m->zflushing += n;	/* the zone range cannot change until released */
 	mux_unlock(&m->lock);
 	return n;
 }
@@ -1178,7 +1349,8 @@ u32 mux_zone_take_dirty(struct mux *m, u16 *zones, u32 max)
 void mux_zone_release(struct mux *m, u16 zone)
 {
 	mux_lock(&m->lock);
-	/* zones taken before a zone_base change are simply forgotten */
+	if (m->zflushing)
+		m->zflushing--;
 	if (zone >= m->p.zone_base && zone - m->p.zone_base < m->p.zone_count &&
 	    m->zfree_len < m->p.zone_count) {
 		m->zfree[(m->zfree_head + m->zfree_len) % m->zone_cap] = zone - m->p.zone_base;
@@ -1187,29 +1359,96 @@ void mux_zone_release(struct mux *m, u16 zone)
 	mux_unlock(&m->lock);
 }
 
+/* ---------------------------------------------------------- memory bound */
+
+/* The kmalloc size class an object of @size lands in (SLUB, 64-bit). */
+static u64 kmalloc_class(u64 size)
+{
+	u64 c = 8;
+
+	if (size > 64 && size <= 96)
+		return 96;
+	if (size > 128 && size <= 192)
+		return 192;
+	while (c < size)
+		c <<= 1;
+	return c;
+}
+
+/*
+ * mux_mem_bound - the most the tables of one netns can allocate with these
+ * parameters, whatever packets arrive: every object kind is capped before
+ * it is allocated (pair_get, sa_new, ike_attribute, hold).  Held packets'
+ * own memory (their truesize) is capped separately at MUX_HELD_BYTES_MAX.
+ *
+ *   hosts    <= zone_count (one pair each) + MUX_HELD_MAX (held, no pair)
+ *   pairs    <= zone_count
+ *   peers    <= zone_count + MUX_IDLE_PEERS_MAX, each with an orphan ring
+ *   SAs+IKE  <= max_mappings
+ *   held     <= MUX_HELD_MAX
+ */
+u64 mux_mem_bound(const struct mux_params *p)
+{
+	u64 zones = p->zone_count, peers = zones + MUX_IDLE_PEERS_MAX;
+	u64 sa = kmalloc_class(sizeof(struct mux_sa)), ike = kmalloc_class(sizeof(struct mux_ike));
+
+	return (zones + MUX_HELD_MAX) * kmalloc_class(sizeof(struct mux_host)) +
+	       zones * kmalloc_class(sizeof(struct mux_pair)) +
+	       peers * (kmalloc_class(sizeof(struct mux_peer)) +
+			kmalloc_class(MUX_ORPHANS * sizeof(u32))) +
+	       (u64)p->max_mappings * (sa > ike ? sa : ike) +
+	       (u64)MUX_HELD_MAX * kmalloc_class(sizeof(struct mux_held));
+}
+
 /* ------------------------------------------------------------ parameters */
+
+/* Field by field: the hooks read enabled and wan_ifindex without the lock. */
+static void params_store(struct mux *m, const struct mux_params *p)
+{
+	m->p.idle_timeout = p->idle_timeout;
+	m->p.pending_timeout = p->pending_timeout;
+	m->p.drain_timeout = p->drain_timeout;
+	m->p.max_per_host = p->max_per_host;
+	m->p.max_per_peer = p->max_per_peer;
+	m->p.max_mappings = p->max_mappings;
+	m->p.hold_max = p->hold_max;
+	m->p.zone_base = p->zone_base;
+	m->p.zone_count = p->zone_count;
+	m->p.keep_ike_port = p->keep_ike_port;
+	memcpy(m->p.wan_name, p->wan_name, sizeof(m->p.wan_name));
+	m->p.wan_name[sizeof(m->p.wan_name) - 1] = 0;
+	WRITE_ONCE(m->p.wan_ifindex, p->wan_ifindex);
+	WRITE_ONCE(m->p.enabled, p->enabled);
+}
 
 int mux_params_set(struct mux *m, const struct mux_params *p)
 {
 	int ret = 0;
 
 	if (!params_valid(p))
-		return -1;
+		return -EINVAL;
 	mux_lock(&m->lock);
 	if (p->zone_base != m->p.zone_base || p->zone_count != m->p.zone_count) {
 		/* zones are handed out by index: only change them when empty */
-		if (m->n_pairs || m->zdirty_len) {
-			ret = -2;
+		if (m->n_pairs || m->zdirty_len || m->zflushing) {
+			ret = -EBUSY;
 			goto out;
 		}
-		m->p = *p;
+		params_store(m, p);
 		zones_reset(m);
 	} else {
-		m->p = *p;
+		params_store(m, p);
 	}
 out:
 	mux_unlock(&m->lock);
 	return ret;
+}
+
+void mux_wan_ifindex_set(struct mux *m, u32 ifindex)
+{
+	mux_lock(&m->lock);
+	WRITE_ONCE(m->p.wan_ifindex, ifindex);
+	mux_unlock(&m->lock);
 }
 
 void mux_params_get(struct mux *m, struct mux_params *p)

@@ -21,6 +21,7 @@
 #define MUX_HASH_BITS		9
 #define MUX_HASH_SIZE		(1u << MUX_HASH_BITS)
 #define MUX_ZONE_COUNT_MAX	8192
+#define MUX_IFNAMSIZ		16	/* IFNAMSIZ */
 
 struct mux_params {
 	u32 idle_timeout;	/* s: idle bound SA / IKE SA removed */
@@ -30,7 +31,9 @@ struct mux_params {
 	u32 max_per_peer;	/* ESP mappings (and IKE SAs) per remote peer */
 	u32 max_mappings;	/* ESP mappings (and IKE SAs) in all */
 	u32 hold_max;		/* packets held per peer while another host binds */
-	u32 wan_ifindex;	/* read by hooks.c only */
+	u32 wan_ifindex;	/* read by hooks.c only (READ_ONCE): wan_name's
+				 * index now, 0 while no such interface exists */
+	char wan_name[MUX_IFNAMSIZ];	/* the WAN interface, as configured */
 	u16 zone_base;		/* conntrack zones zone_base .. zone_base+zone_count-1 */
 	u16 zone_count;
 	bool keep_ike_port;	/* classify UDP 500 into the pair's zone too */
@@ -65,14 +68,18 @@ struct mux_pkt {
 	__be32 inner_dst;
 	struct ike_info ike;	/* IKE */
 	u32 len;
+	u32 truesize;		/* memory the packet takes while held (skb->truesize) */
 };
 
 /* A packet held while another host's bind window is open. */
+struct mux_host;
 struct mux_held {
 	struct list_head node;
 	__be32 host;
+	struct mux_host *ho;	/* kept while it has held packets */
 	u8 reason;		/* window reason the host gets when its turn comes */
 	u64 expires;
+	u32 truesize;
 	void *cookie;		/* owned by the caller: the sk_buff in the kernel */
 	void *aux;
 };
@@ -99,13 +106,18 @@ struct mux {
 	struct hlist_head host_hash[MUX_HASH_SIZE];
 	struct hlist_head ike_hash[MUX_HASH_SIZE];	/* (peer, ispi) -> ike */
 	struct list_head sas, ikes, pairs, peers, hosts;
+	struct list_head idle_peers;	/* peers without pairs, oldest first */
 	struct list_head released;	/* held packets to re-inject */
 	struct list_head expired;	/* held packets to drop */
 	u32 n_sa, n_ike, n_pairs, n_held;
+	u32 n_peers, n_hosts;
+	u64 held_bytes;		/* truesize of the held packets */
+	u64 mem;		/* bytes of table objects allocated (ksize) */
 	/* zone allocator: FIFO of free zone indexes; freed zones go to
 	 * dirty[] first so the caller can flush conntrack before reuse */
 	u16 *zfree, *zdirty;
 	u32 zfree_head, zfree_len, zdirty_len, zone_cap;
+	u32 zflushing;		/* taken for their conntrack flush, not released yet */
 #ifdef VPNPT_USERSPACE
 	struct mux_stats stats;
 #else
@@ -129,7 +141,8 @@ struct mux_view {
 
 int mux_init(struct mux *m, const struct mux_params *p, u32 seed);
 void mux_destroy(struct mux *m);	/* caller drains released/expired first */
-int mux_params_set(struct mux *m, const struct mux_params *p);
+int mux_params_set(struct mux *m, const struct mux_params *p);	/* 0, -EINVAL, -EBUSY */
+void mux_wan_ifindex_set(struct mux *m, u32 ifindex);
 void mux_params_get(struct mux *m, struct mux_params *p);
 
 enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
@@ -150,6 +163,11 @@ void mux_zone_release(struct mux *m, u16 zone);
  * it returns non-zero; returns the index of the first mapping not taken. */
 u32 mux_dump(struct mux *m, u32 start, u64 now,
 	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx);
+
+/* The most mux->mem can reach with @p (bytes), whatever packets arrive. */
+u64 mux_mem_bound(const struct mux_params *p);
+/* Held packets' own memory (truesize) per netns, at most. */
+#define MUX_HELD_BYTES_MAX	(8u << 20)
 
 void mux_count(struct mux *m, unsigned int c);
 u64 mux_counter(struct mux *m, unsigned int c);

@@ -8,8 +8,12 @@
  *   VPNPT_ESP_CMD_GET_MAPPINGS  dump: one message per mapping (flat attributes)
  *   VPNPT_ESP_CMD_GET_COUNTERS  do:   one message, VPNPT_ESP_A_COUNTERS nest
  *   VPNPT_ESP_CMD_GET_PARAMS    do:   one message with every parameter
- *   VPNPT_ESP_CMD_SET_PARAMS    do:   CAP_NET_ADMIN in the netns; any subset
- *   VPNPT_ESP_CMD_FLUSH         do:   CAP_NET_ADMIN in the netns; forget all
+ *   VPNPT_ESP_CMD_SET_PARAMS    do:   any subset
+ *   VPNPT_ESP_CMD_FLUSH         do:   forget all
+ *
+ * GET_MAPPINGS (it names hosts, peers and SPIs), SET_PARAMS and FLUSH need
+ * CAP_NET_ADMIN in the initial user namespace: a user namespace of one's
+ * own (unprivileged) is not enough.
  *
  * Addresses are IPv4 in network byte order (u32); SPIs are in host byte order
  * (what `ip xfrm state` prints); times are milliseconds; u64 use the PAD attr.
@@ -65,8 +69,11 @@ enum vpnpt_esp_attr {
 	VPNPT_ESP_A_ZONE_BASE,		/* u16: first conntrack zone the module uses */
 	VPNPT_ESP_A_ZONE_COUNT,		/* u16: number of zones (= max (host, peer) pairs) */
 	VPNPT_ESP_A_HOLD_MAX,		/* u32: packets held per peer while serialising */
-	VPNPT_ESP_A_WAN_IFINDEX,	/* u32: 0 = any; else peer traffic only from it */
-	VPNPT_ESP_A_ENABLED,		/* u8 0/1: classify in this netns (default 0) */
+	VPNPT_ESP_A_WAN_IFINDEX,	/* u32 (read only): WAN_IFNAME's index now, 0: absent */
+	VPNPT_ESP_A_ENABLED,		/* u8 0/1: classify in this netns (default 0; needs WAN_IFNAME) */
+	VPNPT_ESP_A_WAN_IFNAME,		/* string: the WAN interface; peers only through it,
+					 * LAN hosts only through the others; followed across
+					 * re-creation (PPP) and renames to this name */
 	__VPNPT_ESP_A_MAX
 };
 #define VPNPT_ESP_A_MAX (__VPNPT_ESP_A_MAX - 1)
@@ -126,7 +133,22 @@ enum vpnpt_esp_reason {
 	X(ICMP_MAPPED, "icmp_mapped")				\
 	X(ICMP_UNKNOWN, "icmp_unknown")				\
 	X(FRAGMENT_PASSED, "fragment_passed")			\
-	X(ZONE_FLUSHES, "zone_flushes")
+	X(ZONE_FLUSHES, "zone_flushes")				\
+	X(QUOTA_HOST_PAIRS, "quota_host_pairs")			\
+	X(QUOTA_HOST_HELD, "quota_host_held")			\
+	X(IKE_EVICTED, "ike_evicted")				\
+	X(PEERS_EVICTED, "peers_evicted")			\
+	X(HELD_LIMIT, "held_limit")				\
+	X(WINDOW_CAPPED, "window_capped")			\
+	X(WRONG_IFACE, "wrong_iface")				\
+	X(BRIDGED_NOT_HELD, "bridged_not_held")			\
+	/* gauges (values now, not event counts) */		\
+	X(PAIRS, "pairs")					\
+	X(PEERS, "peers")					\
+	X(HOSTS, "hosts")					\
+	X(HELD_PACKETS, "held_packets")				\
+	X(HELD_BYTES, "held_bytes")				\
+	X(MEM_BYTES, "mem_bytes")
 
 #define VPNPT_ESP_COUNTER_ENUM(e, s) VPNPT_ESP_C_##e,
 enum vpnpt_esp_counter {
@@ -134,5 +156,7 @@ enum vpnpt_esp_counter {
 	VPNPT_ESP_C_NUM
 };
 #undef VPNPT_ESP_COUNTER_ENUM
+/* From this index on the values are gauges (what is held now), not counts. */
+#define VPNPT_ESP_C_FIRST_GAUGE VPNPT_ESP_C_PAIRS
 
 #endif /* _UAPI_VPNPT_ESP_H */
