@@ -24,6 +24,7 @@
 #include <linux/icmp.h>
 #include <linux/udp.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter_bridge.h>
 #include <linux/netfilter_ipv4.h>
 #include <net/ip.h>
 #include <net/route.h>
@@ -75,6 +76,7 @@ static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *
 	p->src = iph->saddr;
 	p->dst = iph->daddr;
 	p->len = skb->len;
+	p->truesize = skb->truesize;
 
 	switch (iph->protocol) {
 	case IPPROTO_ESP:
@@ -100,11 +102,20 @@ static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *
 		return false;
 	}
 
-	in = is_local(net, iph->daddr);
+	/* Direction comes from the interface: a peer's packet arrives on the
+	 * WAN interface for a local address; a LAN host's on any other for a
+	 * non-local one.  A LAN host sending "from" a peer's address to the
+	 * router, or a WAN packet to a LAN address, is neither. */
+	in = skb->dev->ifindex == wan;
+	if (in != is_local(net, iph->daddr)) {
+		/* from the WAN in transit, or to the router from another
+		 * interface: a forged peer, a peer on an interface that is not
+		 * [wan], or a LAN host's own IPsec with the router */
+		mux_count(vn->mux, VPNPT_ESP_C_WRONG_IFACE);
+		return false;
+	}
 	if (!in && is_local(net, iph->saddr))
 		return false;	/* spoofed or looped router-local traffic */
-	if (wan && (skb->dev->ifindex == wan) != in)
-		return false;	/* peers are only behind the WAN interface */
 	p->dir = in ? MUX_DIR_IN : MUX_DIR_OUT;
 
 	switch (iph->protocol) {
@@ -184,16 +195,25 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 	struct vpnpt_net *vn = vpnpt_net(state->net);
 	enum mux_verdict v;
 	struct mux_pkt p;
+	bool bridged;
 	u16 zone = 0;
 
-	if (skb_nfct(skb))
-		return NF_ACCEPT;	/* tracked already, or an admin's template */
+	/* _nfct, not skb_nfct(): an admin's notrack sets IP_CT_UNTRACKED
+	 * with no conntrack pointer, and must be left alone too */
+	if (skb->_nfct)
+		return NF_ACCEPT;	/* tracked already, notrack, or an admin's template */
 	if (!READ_ONCE(vn->mux->p.enabled))
 		return NF_ACCEPT;	/* not asked to multiplex in this netns */
 	if (!parse(state->net, skb, vn, &p))
 		return NF_ACCEPT;
 
-	v = mux_classify(vn->mux, &p, vpnpt_now(), skb, state->okfn, &zone);
+	/* A bridged packet (br_netfilter) carries the bridge's state and okfn,
+	 * with port devices we hold no reference on: it is never held (the
+	 * table drops it instead, and IKE retransmits). */
+	bridged = nf_bridge_info_exists(skb);
+	v = mux_classify(vn->mux, &p, vpnpt_now(), bridged ? NULL : skb, state->okfn, &zone);
+	if (unlikely(bridged && v == MUX_DROP))
+		mux_count(vn->mux, VPNPT_ESP_C_BRIDGED_NOT_HELD);
 	switch (v) {
 	case MUX_ZONE:
 		vpnpt_net_kick(vn);

@@ -25,6 +25,9 @@ static int __init vpnpt_esp_init(void)
 	ret = vpnpt_pernet_init();
 	if (ret)
 		goto err_pernet;
+	ret = vpnpt_wan_notifier_init();
+	if (ret)
+		goto err_notifier;
 	ret = vpnpt_genl_init();
 	if (ret)
 		goto err_genl;
@@ -32,6 +35,8 @@ static int __init vpnpt_esp_init(void)
 	return 0;
 
 err_genl:
+	vpnpt_wan_notifier_uninit();
+err_notifier:
 	vpnpt_pernet_uninit();
 err_pernet:
 	vpnpt_hooks_uninit();
@@ -41,6 +46,7 @@ err_pernet:
 static void __exit vpnpt_esp_exit(void)
 {
 	vpnpt_genl_uninit();
+	vpnpt_wan_notifier_uninit();
 	vpnpt_pernet_uninit();	/* unregisters the hooks of every netns */
 	rcu_barrier();		/* every kfree_rcu of the tables has run */
 	vpnpt_hooks_uninit();
@@ -51,4 +57,5 @@ module_exit(vpnpt_esp_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("vpnpt: ESP SPI multiplexing behind NAT (classifies into conntrack zones)");
 MODULE_AUTHOR("vpnpt");
-MODULE_ALIAS_GENL_FAMILY(VPNPT_ESP_GENL_NAME);
+/* No MODULE_ALIAS_GENL_FAMILY: resolving the family name must not load the
+ * module for anyone who asks (any user can); the controller loads it. */

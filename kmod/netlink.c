@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * netlink.c: the "vpnpt_esp" generic netlink family (uapi/vpnpt_esp.h).
- * Reading is open to anyone in the netns; changing anything (SET_PARAMS,
- * FLUSH) needs CAP_NET_ADMIN in the netns' user namespace.
+ * Counters and parameters can be read by anyone in the netns.  Changing
+ * anything (SET_PARAMS, FLUSH) and reading the mappings (they name LAN
+ * hosts, peers and SPIs) need CAP_NET_ADMIN in the *initial* user namespace
+ * (GENL_ADMIN_PERM): an unprivileged user who creates a user and network
+ * namespace of their own must not switch the module on or read it.
  */
+#include <linux/rtnetlink.h>
 #include <net/genetlink.h>
 #include <net/netlink.h>
 #include <net/sock.h>
@@ -24,7 +28,8 @@ static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
 	[VPNPT_ESP_A_ZONE_BASE]		= NLA_POLICY_MIN(NLA_U16, 1),
 	[VPNPT_ESP_A_ZONE_COUNT]	= NLA_POLICY_RANGE(NLA_U16, 1, MUX_ZONE_COUNT_MAX),
 	[VPNPT_ESP_A_HOLD_MAX]		= NLA_POLICY_MAX(NLA_U32, 1024),
-	[VPNPT_ESP_A_WAN_IFINDEX]	= { .type = NLA_U32 },
+	[VPNPT_ESP_A_WAN_IFINDEX]	= { .type = NLA_REJECT },	/* from WAN_IFNAME */
+	[VPNPT_ESP_A_WAN_IFNAME]	= { .type = NLA_NUL_STRING, .len = IFNAMSIZ - 1 },
 };
 
 struct dump_ctx {
@@ -132,6 +137,7 @@ static int get_params_doit(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_COUNT, p.zone_count) ||
 	    nla_put_u32(msg, VPNPT_ESP_A_HOLD_MAX, p.hold_max) ||
 	    nla_put_u32(msg, VPNPT_ESP_A_WAN_IFINDEX, p.wan_ifindex) ||
+	    nla_put_string(msg, VPNPT_ESP_A_WAN_IFNAME, p.wan_name) ||
 	    nla_put_u8(msg, VPNPT_ESP_A_ENABLED, p.enabled)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
@@ -168,28 +174,35 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 		p.zone_count = nla_get_u16(a[VPNPT_ESP_A_ZONE_COUNT]);
 	if (a[VPNPT_ESP_A_HOLD_MAX])
 		p.hold_max = nla_get_u32(a[VPNPT_ESP_A_HOLD_MAX]);
-	if (a[VPNPT_ESP_A_WAN_IFINDEX])
-		p.wan_ifindex = nla_get_u32(a[VPNPT_ESP_A_WAN_IFINDEX]);
+	if (a[VPNPT_ESP_A_WAN_IFNAME])
+		nla_strscpy(p.wan_name, a[VPNPT_ESP_A_WAN_IFNAME], sizeof(p.wan_name));
 	if (a[VPNPT_ESP_A_ENABLED])
 		p.enabled = nla_get_u8(a[VPNPT_ESP_A_ENABLED]);
+	if (p.enabled && !p.wan_name[0]) {
+		/* direction comes from interfaces: without the WAN one a LAN
+		 * host could pass for a peer */
+		GENL_SET_ERR_MSG(info, "enabling needs the WAN interface (WAN_IFNAME)");
+		return -EINVAL;
+	}
 
 	{
 		struct mux_params old;
 
 		mux_params_get(vn->mux, &old);
+		/* the name's index now; the netdev notifier follows it from
+		 * here (rtnl orders this against it) */
+		rtnl_lock();
+		p.wan_ifindex = vpnpt_net_wan_lookup(vn, p.wan_name);
 		ret = mux_params_set(vn->mux, &p);
+		rtnl_unlock();
 		if (!ret && (old.zone_base != p.zone_base || old.zone_count != p.zone_count))
 			vpnpt_net_zones_changed(vn);
 	}
-	if (ret == -2) {
+	if (ret == -EBUSY)
 		GENL_SET_ERR_MSG(info, "zone range in use: flush first");
-		return -EBUSY;
-	}
-	if (ret) {
+	else if (ret)
 		GENL_SET_ERR_MSG(info, "inconsistent parameters (idle < pending, or zones past 65535)");
-		return -EINVAL;
-	}
-	return 0;
+	return ret;
 }
 
 static int flush_doit(struct sk_buff *skb, struct genl_info *info)
@@ -205,6 +218,7 @@ static const struct genl_small_ops vpnpt_genl_ops[] = {
 	{
 		.cmd = VPNPT_ESP_CMD_GET_MAPPINGS,
 		.dumpit = get_mappings_dumpit,
+		.flags = GENL_ADMIN_PERM,
 	},
 	{
 		.cmd = VPNPT_ESP_CMD_GET_COUNTERS,
@@ -217,12 +231,12 @@ static const struct genl_small_ops vpnpt_genl_ops[] = {
 	{
 		.cmd = VPNPT_ESP_CMD_SET_PARAMS,
 		.doit = set_params_doit,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 	},
 	{
 		.cmd = VPNPT_ESP_CMD_FLUSH,
 		.doit = flush_doit,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 	},
 };
 

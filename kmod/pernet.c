@@ -5,7 +5,9 @@
  * flushing conntrack out of freed zones, and re-injecting held packets.
  */
 #include <linux/jiffies.h>
+#include <linux/netdevice.h>
 #include <linux/random.h>
+#include <linux/rtnetlink.h>
 #include <linux/vmalloc.h>
 #include <net/netns/generic.h>
 #include <net/xfrm.h>
@@ -151,6 +153,9 @@ static int __net_init vpnpt_net_init(struct net *net)
 	vn->mux->ops.local_spi = local_spi;
 	vn->mux->ops.ctx = net;
 	flush_zone_range(vn);
+	rtnl_lock();
+	vn->wan_tracked = true;
+	rtnl_unlock();
 	INIT_DELAYED_WORK(&vn->gc, gc_work);
 	INIT_WORK(&vn->reinject, reinject_work);
 
@@ -168,6 +173,9 @@ static int __net_init vpnpt_net_init(struct net *net)
 err_hooks:
 	nf_defrag_ipv4_disable(net);
 err_defrag:
+	rtnl_lock();
+	vn->wan_tracked = false;
+	rtnl_unlock();
 	mux_destroy(vn->mux);
 err_mux:
 	kvfree(vn->mux);
@@ -179,8 +187,16 @@ static void __net_exit vpnpt_net_exit(struct net *net)
 	struct vpnpt_net *vn = vpnpt_net(net);
 	LIST_HEAD(held);
 
+	rtnl_lock();
+	vn->wan_tracked = false;	/* devices are unregistered after us */
+	rtnl_unlock();
 	WRITE_ONCE(vn->exiting, true);
-	vpnpt_hooks_unregister(net);	/* waits for packets in the hook */
+	vpnpt_hooks_unregister(net);
+	/* A hook already running may still hold a packet or kick the
+	 * re-inject work (6.1's unregister does not wait for it): wait for
+	 * every CPU to leave the hook, then stop the works; whatever they
+	 * left in the lists is dropped below. */
+	synchronize_net();
 	cancel_delayed_work_sync(&vn->gc);
 	cancel_work_sync(&vn->reinject);
 	mux_flush(vn->mux, vpnpt_now());
@@ -192,6 +208,54 @@ static void __net_exit vpnpt_net_exit(struct net *net)
 	synchronize_rcu();		/* no reader holds a table object */
 	mux_destroy(vn->mux);
 	kvfree(vn->mux);
+}
+
+u32 vpnpt_net_wan_lookup(struct vpnpt_net *vn, const char *name)
+{
+	struct net_device *dev;
+
+	ASSERT_RTNL();
+	if (!name[0])
+		return 0;
+	dev = __dev_get_by_name(vn->net, name);
+	return dev && dev->reg_state == NETREG_REGISTERED ? dev->ifindex : 0;
+}
+
+/* The WAN interface is configured by name: a PPP link gets a new index each
+ * time it comes up, and an interface may be renamed to the name after vpnpt
+ * applied.  Follow the name; a device that goes away takes the index along. */
+static int wan_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct vpnpt_net *vn = vpnpt_net(dev_net(dev));
+	struct mux_params p;
+	u32 idx;
+
+	if (event != NETDEV_REGISTER && event != NETDEV_CHANGENAME && event != NETDEV_UNREGISTER)
+		return NOTIFY_DONE;
+	if (!vn->wan_tracked)
+		return NOTIFY_DONE;
+	mux_params_get(vn->mux, &p);
+	idx = vpnpt_net_wan_lookup(vn, p.wan_name);
+	if (event == NETDEV_UNREGISTER && idx == dev->ifindex)
+		idx = 0;
+	if (idx != p.wan_ifindex)
+		mux_wan_ifindex_set(vn->mux, idx);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block wan_notifier = {
+	.notifier_call = wan_netdev_event,
+};
+
+int vpnpt_wan_notifier_init(void)
+{
+	return register_netdevice_notifier(&wan_notifier);
+}
+
+void vpnpt_wan_notifier_uninit(void)
+{
+	unregister_netdevice_notifier(&wan_notifier);
 }
 
 static struct pernet_operations vpnpt_net_ops = {

@@ -21,6 +21,7 @@ espmux::Params params_of(const Config& cfg) {
   p.max_per_peer = cfg.mux.max_per_peer;
   p.max_mappings = cfg.mux.max_mappings;
   p.keep_ike_port = cfg.mux.keep_ike_port;
+  p.wan_ifname = cfg.wan_interface;
   p.enabled = true;
   return p;
 }

@@ -106,7 +106,8 @@ void transact(const Conn& c, Msg m, uint8_t cmd, F&& parse) {
   if (err >= 0) err = dump ? nl_recvmsgs_default(s) : nl_wait_for_ack(s);
   if (err < 0) {
     std::string hint;
-    if (err == -NLE_PERM) hint = "changing the module needs CAP_NET_ADMIN (run as root)";
+    if (err == -NLE_PERM)
+      hint = "changing the module or reading its mappings needs CAP_NET_ADMIN in the initial user namespace (run as root)";
     fail(std::string(cmd_name(cmd)) + ": " + nl_geterror(err), hint);
   }
 }
@@ -173,6 +174,7 @@ void set_params(const Params& p) {
       nla_put_u32(raw, VPNPT_ESP_A_MAX_PER_PEER, p.max_per_peer) < 0 ||
       nla_put_u32(raw, VPNPT_ESP_A_MAX_MAPPINGS, p.max_mappings) < 0 ||
       nla_put_u8(raw, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port ? 1 : 0) < 0 ||
+      (!p.wan_ifname.empty() && nla_put_string(raw, VPNPT_ESP_A_WAN_IFNAME, p.wan_ifname.c_str()) < 0) ||
       nla_put_u8(raw, VPNPT_ESP_A_ENABLED, p.enabled ? 1 : 0) < 0)
     fail("cannot build the parameters message");
   transact(c, std::move(m), VPNPT_ESP_CMD_SET_PARAMS, [](nl_msg*) {});
@@ -194,6 +196,8 @@ Params get_params() {
              p.max_mappings = u32(tb, VPNPT_ESP_A_MAX_MAPPINGS);
              p.keep_ike_port = u8(tb, VPNPT_ESP_A_KEEP_IKE_PORT) != 0;
              p.enabled = u8(tb, VPNPT_ESP_A_ENABLED) != 0;
+             p.wan_ifindex = u32(tb, VPNPT_ESP_A_WAN_IFINDEX);
+             if (tb[VPNPT_ESP_A_WAN_IFNAME]) p.wan_ifname = nla_get_string(tb[VPNPT_ESP_A_WAN_IFNAME]);
              got = true;
            });
   if (!got) fail("read parameters: no reply from the vpnpt_esp module");

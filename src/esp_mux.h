@@ -17,6 +17,10 @@ struct Params {
            max_per_host = 16, max_per_peer = 256, max_mappings = 4096;
   bool keep_ike_port = false;
   bool enabled = false;  // multiplex in this netns; the module does nothing until then
+  // The WAN interface: the module takes peers only from it and LAN hosts only
+  // from the others, and follows the name (PPP links, renames). Enabling needs it.
+  std::string wan_ifname;
+  uint32_t wan_ifindex = 0;  // read back only: the name's index now, 0 if absent
 };
 
 struct Mapping {
