@@ -131,15 +131,16 @@ void run_remove(const Options& opt, std::ostream& out) {
   require_net_admin();
   Lock lock;
   Nft nft;
-  if (!nft.list_table()) {
-    forget_applied();
-    out << "table " << table_ref() << " is not loaded; nothing to remove\n";
-    return;
-  }
-  nft.run("delete table " + table_ref() + "\n", "remove");
+  const bool loaded = nft.list_table().has_value();
+  if (loaded) nft.run("delete table " + table_ref() + "\n", "remove");
   forget_applied();
+  // Also when the table is gone already (nft flush ruleset, a restart of
+  // nftables.service): the module must stop multiplexing here all the same.
   esp_release();
-  out << "removed table " << table_ref() << "\n";
+  if (loaded)
+    out << "removed table " << table_ref() << "\n";
+  else
+    out << "table " << table_ref() << " is not loaded; nothing to remove\n";
 }
 
 }  // namespace vpnpt

@@ -86,7 +86,9 @@ void esp_release() {
   espmux::Params p = espmux::get_params();
   p.enabled = false;
   espmux::set_params(p);
-  espmux::flush();
+  // No flush: the mappings stay (gc expires them after idle_timeout), so that
+  // remove + apply (a restart of vpnpt or of nftables.service) resumes every
+  // live tunnel. A flush would turn each live inbound SPI into a tombstone.
 }
 
 }  // namespace vpnpt

@@ -31,8 +31,9 @@ void esp_restore(const EspSnapshot& snap);
 // After the commit: what cannot be undone (dropping the mappings of a module
 // that no longer multiplexes here).
 void esp_finish(const EspDecision& esp);
-// After remove: the module stops multiplexing in this netns and drops its
-// mappings (the module itself stays loaded).
+// After remove: the module stops multiplexing in this netns; it keeps its
+// mappings (they expire after idle_timeout), so that the next apply resumes
+// live tunnels. The module itself stays loaded.
 void esp_release();
 
 }  // namespace vpnpt

@@ -172,6 +172,9 @@ json esp_json(const Config* cfg, const std::optional<AppliedRecord>& rec) {
   }
   if (!module) return e;
   try {
+    json counters = json::object();
+    for (const auto& [name, value] : espmux::counters()) counters[name] = value;
+    e["counters"] = counters;
     json maps = json::array();
     for (const auto& m : espmux::dump_mappings()) {
       maps.push_back({{"kind", m.kind},
@@ -189,9 +192,6 @@ json esp_json(const Config* cfg, const std::optional<AppliedRecord>& rec) {
                       {"bytes_in", m.bytes_in}});
     }
     e["mappings"] = maps;
-    json counters = json::object();
-    for (const auto& [name, value] : espmux::counters()) counters[name] = value;
-    e["counters"] = counters;
   } catch (const Error& err) {
     e["error"] = err.what();
   }
