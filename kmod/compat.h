@@ -72,7 +72,7 @@ static inline int64_t atomic64_read(const atomic64_t *v)
 static inline void atomic64_set(atomic64_t *v, int64_t i)
 { __atomic_store_n(&v->counter, i, __ATOMIC_RELAXED); }
 
-struct rcu_head { void *unused; };
+struct rcu_head { void *next; void (*func)(void *); };	/* the kernel's size */
 
 /* Doubly linked list, the kernel's semantics. */
 struct list_head { struct list_head *next, *prev; };
