@@ -481,13 +481,17 @@ err:
 	return NULL;
 }
 
-static void pair_free(struct mux *m, struct mux_pair *pr)
+static void pair_free(struct mux *m, struct mux_pair *pr, u64 now)
 {
 	struct mux_peer *pe = pr->pe;
 
 	mux_lockdep_assert(&m->lock);
-	if (!--pe->n_pairs)
+	if (!--pe->n_pairs) {
+		/* kept idle_timeout from now for its orphans; the peer's own
+		 * packets do not extend that (anyone can forge them) */
+		pe->last_seen = now;
 		list_add_tail(&pe->idle, &m->idle_peers);
+	}
 	pr->ho->n_pairs--;
 	WRITE_ONCE(m->n_pairs, m->n_pairs - 1);
 	/* the zone may still hold conntrack entries: flush before reuse */
@@ -758,6 +762,16 @@ static void sa_account(struct mux_sa *sa, const struct mux_pkt *pkt, u64 now)
 		WRITE_ONCE(sa->last_seen, now);
 }
 
+/* A pending SA whose window is over: the binding rule says its peer answers
+ * within that window, so this one is a stray (a host whose SA the peer does
+ * not have), and no longer counts. */
+static bool sa_window_over(const struct mux_sa *sa)
+{
+	const struct mux_peer *pe = sa->pair->pe;
+
+	return pe->owner != sa->pair->host || pe->wopen != sa->wopen;
+}
+
 /* esp_out_slow - @host sends ESP to @peer on an SPI not known for it.
  * Caller holds m->lock. */
 static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u64 now,
@@ -839,7 +853,6 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		return MUX_PASS;
 	}
 	window_check(m, pe, now);
-	pe->last_seen = now;
 	if (!pe->owner || !pe->want || !pe->installed) {
 		/* An SA whose negotiation we never saw, or a window whose
 		 * exchange has not reached the point where the peer installs
@@ -868,8 +881,11 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		if (sa->pair == pr) {
 			if (!found)
 				found = sa;	/* oldest pending SA of the owner */
-		} else {
-			ambiguous = true;	/* another host also waits for one */
+		} else if (!sa_window_over(sa)) {
+			/* another host also waits for one (a pending SA whose
+			 * window is over is a stray: gc removes it, and until
+			 * then it must not refuse this one) */
+			ambiguous = true;
 		}
 	}
 	if (ambiguous || now < pe->contended_until) {
@@ -980,6 +996,16 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 		return NULL;
 	}
 	reason = VPNPT_ESP_REASON_IKE_OUT;
+	/* the table's and the peer's limits before a pair (a zone) is taken */
+	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
+		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
+		return NULL;
+	}
+	pe = peer_lookup(m, peer);
+	if (unlikely(pe && pe->n_sa + pe->n_ike >= m->p.max_per_peer)) {
+		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
+		return NULL;
+	}
 	pr = pair_get(m, host, peer, now);
 	if (!pr)
 		return NULL;
@@ -990,14 +1016,6 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 		 * another host's */
 		ike_free(m, list_first_entry(&pr->ho->ikes, struct mux_ike, host_node));
 		mux_count(m, VPNPT_ESP_C_IKE_EVICTED);
-	}
-	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
-		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
-		return NULL;
-	}
-	if (unlikely(pe->n_sa + pe->n_ike >= m->p.max_per_peer)) {
-		mux_count(m, VPNPT_ESP_C_QUOTA_PEER);
-		return NULL;
 	}
 	ik = obj_alloc(m, sizeof(*ik));
 	if (unlikely(!ik))
@@ -1220,7 +1238,7 @@ void mux_gc(struct mux *m, u64 now)
 			 * host's own packets keep it: a pending SA makes every
 			 * other host's bind at this peer ambiguous.  The host's
 			 * next packet asks for a new window, behind the others. */
-			if (sa->pair->pe->owner != sa->pair->host || sa->pair->pe->wopen != sa->wopen) {
+			if (sa_window_over(sa)) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
 				sa_free(m, sa);
 			}
@@ -1256,7 +1274,7 @@ void mux_gc(struct mux *m, u64 now)
 		if (pr->n_sa || pr->n_ike || now - READ_ONCE(pr->last_seen) < pend ||
 		    pr->pe->owner == pr->host)
 			continue;
-		pair_free(m, pr);
+		pair_free(m, pr, now);
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
 		/* kept only while it remembers orphans, idle_timeout at most */

@@ -272,3 +272,21 @@ TEST(Attack, FloodsStayUnderTheMemoryBoundAndGoBackToZero) {
   EXPECT_EQ(d.mx.counter(VPNPT_ESP_C_PEERS), 0u);
   EXPECT_EQ(d.mx.counter(VPNPT_ESP_C_HOSTS), 0u);
 }
+
+// The victim's window can open on its own packet, before gc has removed the
+// stray host's pending SA: that SA must not make the victim's bind ambiguous
+// (in the VM the victim's SPI was refused and then remembered as an orphan).
+TEST(Attack, StrayPendingSaDoesNotRefuseTheNextWindowBeforeGc) {
+  Driver d;
+  d.esp_out(H1, R, 0xdead0001);  // stray: H1 owns R's window for 5 s
+  EXPECT_EQ(d.esp_out(H2, R, 0x1002).v, MUX_HOLD);
+  d.mx.now += 5000;              // the window ends; no gc has run yet
+  // H2's next packet finds the window expired and takes it over at once
+  Result o = d.esp_out(H2, R, 0x1002);
+  for (auto& [p, r] : d.released)
+    if (p.src == H2 && r.v == MUX_ZONE) o = r;
+  ASSERT_EQ(o.v, MUX_ZONE);
+  Result i = d.esp_in(R, 0x2002);
+  EXPECT_EQ(i.v, MUX_ZONE) << "bind_ambiguous=" << d.mx.counter(VPNPT_ESP_C_BIND_AMBIGUOUS);
+  EXPECT_EQ(i.zone, o.zone);
+}
