@@ -8,6 +8,8 @@
 #include <linux/netdevice.h>
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/vmalloc.h>
 #include <net/netns/generic.h>
 #include <net/xfrm.h>
@@ -43,9 +45,33 @@ static bool local_spi(void *ctx, __be32 daddr, u32 spi)
 	return true;
 }
 
-static int zone_match(struct nf_conn *ct, void *data)
+/* Freed zones flushed together: one walk of the conntrack table per batch,
+ * not per zone (thousands of zones freed at once cost minutes that way). */
+struct zone_batch {
+	u32 n;
+	u16 z[256];		/* sorted */
+};
+
+static int zone_in_batch(struct nf_conn *ct, void *data)
 {
-	return nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL) == *(u16 *)data;
+	const struct zone_batch *b = data;
+	u16 id = nf_ct_zone_id(nf_ct_zone(ct), IP_CT_DIR_ORIGINAL);
+	u32 lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (b->z[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < b->n && b->z[lo] == id;
+}
+
+static int u16_cmp(const void *a, const void *b)
+{
+	return (int)*(const u16 *)a - (int)*(const u16 *)b;
 }
 
 /* Conntrack entries left in a freed pair's zone would hand the next pair's
@@ -53,17 +79,22 @@ static int zone_match(struct nf_conn *ct, void *data)
 static void flush_dirty_zones(struct vpnpt_net *vn)
 {
 	struct nf_ct_iter_data d = { .net = vn->net };
-	u16 zones[32];
-	u32 n, i;
+	struct zone_batch *b;
+	u32 i;
 
-	while ((n = mux_zone_take_dirty(vn->mux, zones, ARRAY_SIZE(zones))) > 0) {
-		for (i = 0; i < n; i++) {
-			d.data = &zones[i];
-			nf_ct_iterate_cleanup_net(zone_match, &d);
-			mux_zone_release(vn->mux, zones[i]);
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return;		/* the zones stay dirty: tried again next second */
+	d.data = b;
+	while ((b->n = mux_zone_take_dirty(vn->mux, b->z, ARRAY_SIZE(b->z))) > 0) {
+		sort(b->z, b->n, sizeof(b->z[0]), u16_cmp, NULL);
+		nf_ct_iterate_cleanup_net(zone_in_batch, &d);
+		for (i = 0; i < b->n; i++) {
+			mux_zone_release(vn->mux, b->z[i]);
 			mux_count(vn->mux, VPNPT_ESP_C_ZONE_FLUSHES);
 		}
 	}
+	kfree(b);
 }
 
 static int zone_in_range(struct nf_conn *ct, void *data)
