@@ -447,3 +447,106 @@ tunnel_server_all() {
 	done > /tmp/server.batch
 	ip -n $S -batch /tmp/server.batch
 }
+
+# ---- attacks (tests/vm/attack.py, t-attack-*) -----------------------------
+# attack NS MODE ARGS...: crafted packets from namespace NS (foreground).
+attack() {
+	local ns=$1; shift
+	n "$ns" /usr/bin/python3 "$VPNPT_VM_TESTS/attack.py" "$@"
+}
+# attack_bg NS MODE ARGS...: the same in the background until lab_down (or
+# kill $ATTACK_PID); its lines go to /tmp/attack-NS.log.
+ATTACK_PID=
+attack_bg() {
+	local ns=$1; shift
+	n "$ns" /usr/bin/python3 "$VPNPT_VM_TESTS/attack.py" "$@" >> "/tmp/attack-$ns.log" 2>&1 &
+	ATTACK_PID=$!
+	bg_pid $ATTACK_PID
+}
+
+# Many peers: the router routes 198.18.0.0/15 (RFC 2544 benchmarking) to the
+# server, which drops it silently (blackhole): thousands of remote addresses,
+# all inside the VM.
+lab_many_peers() {
+	ip -n $R route add 198.18.0.0/15 via $WAN_S &&
+	ip -n $S route add blackhole 198.18.0.0/15
+}
+
+# pending_timeout of the applied config ($CFG); the module's default (5) if unset.
+cfg_pending_timeout() {
+	local v
+	v=$(sed -n 's/^pending_timeout *= *\([0-9][0-9]*\).*/\1/p' "$CFG" | tail -1)
+	echo "${v:-5}"
+}
+
+# esp_counter NAME: one vpnpt_esp counter (vpnpt status --json), 0 if absent.
+esp_counter() {
+	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r --arg k "$1" '.esp.counters[$k] // 0'
+}
+counter_at_least() { [ "$(esp_counter "$1")" -ge "$2" ]; }
+# The non-zero counters and the mappings by kind/state, one line each: what
+# show_status says, short enough for tables of thousands of mappings.
+show_counters() {
+	echo "--- vpnpt_esp counters (non-zero), mappings by kind/state ---"
+	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r '
+		"  counters: " + ([.esp.counters // {} | to_entries[] | select(.value != 0) | "\(.key)=\(.value)"] | join(" ")),
+		"  mappings: " + ([.esp.mappings // [] | group_by("\(.kind)/\(.state)")[] |
+			"\(.[0].kind)/\(.[0].state | ascii_downcase)=\(length)"] | join(" "))'
+}
+
+# Memory of the whole VM (the module allocates from kmalloc caches; its peers
+# are ~1.2 KB, so kmalloc-2k): "MemAvailable=… Slab=… kmalloc-2k=objects".
+mem_line() {
+	local k2
+	k2=$(awk '$1 == "kmalloc-2k" { print $2 }' /proc/slabinfo 2>/dev/null)
+	awk -v k2="${k2:-?}" '$1 == "MemAvailable:" || $1 == "Slab:" { sub(":", "", $1); printf "%s=%skB ", $1, $2 }
+		END { printf "kmalloc-2k=%s\n", k2 }' /proc/meminfo
+}
+# A field of mem_line in kB (or objects): mem_get LINE KEY
+mem_get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=\([0-9]*\).*/\1/p"; }
+
+# tunnel_works_within SECS I: rounds of 10 pings through host I's tunnel (any
+# keys) until one round gets at least 8 replies, rounds starting for SECS.
+# Logs how long it took; fails if no round did.
+tunnel_works_within() {
+	local secs=$1 i=$2 t0 got=0 round=0
+	t0=$(date +%s)
+	while [ "$(date +%s)" -lt $((t0 + secs)) ]; do
+		round=$((round + 1))
+		got=$(tunnel_ping "$i" 10)
+		if [ "${got:-0}" -ge 8 ]; then
+			log "host $i: $got/10 replies through its tunnel, round $round, $(( $(date +%s) - t0 ))s after it started"
+			return 0
+		fi
+	done
+	log "host $i: no round of >= 8/10 replies within ${secs}s ($round rounds, last $got/10)"
+	return 1
+}
+
+# ike_tunnel_within SECS I: host I's IKE exchange (IKE_SA_INIT + IKE_AUTH,
+# crafted, on a new IKE SA) and its first echo reply through its manual-key
+# tunnel within SECS, then a round of 10 pings with at least 8 replies.
+ike_tunnel_within() {
+	local secs=$1 i=$2 t0 got
+	t0=$(date +%s)
+	rm -f "/tmp/$(host "$i").json"
+	if ! ike_exchange --init-auth --timeout "$secs" --ping-src '10.1.{i}.1' "$(host "$i")"; then
+		log "host $i: no IKE answer or no echo reply through its tunnel within ${secs}s"
+		return 1
+	fi
+	log "host $i: IKE exchange and first echo reply $(( $(date +%s) - t0 ))s after it started"
+	got=$(tunnel_ping "$i" 10)
+	log "host $i: $got/10 replies through its tunnel"
+	[ "${got:-0}" -ge 8 ]
+}
+
+# No packet reached a host that has no SA for it (ESP cross-delivered).
+hosts_no_stray_esp() {
+	local i v rc=0
+	for i in "$@"; do
+		v=$(xfrm_stat "$(host "$i")" XfrmInNoStates)
+		log "host $i: XfrmInNoStates=${v:-0}"
+		[ "${v:-0}" -eq 0 ] || rc=1
+	done
+	return $rc
+}
