@@ -9,7 +9,9 @@ payload, which is all a middlebox can read of IKE anyway.
 
   ike.py respond
       in the server's namespace: answer every request on UDP 500 with a
-      response of the same exchange (R flag, a responder SPI of its own)
+      response of the same exchange (R flag, a responder SPI of its own);
+      requests on an IKE SA it did not set up (SPIi, SPIr unknown) are
+      dropped unanswered, as a real responder does
   ike.py exchange --peer ADDR --state-dir DIR NS [NS...] (--init-auth | --create)
       from each namespace NS at the same time (one process, setns(2) per
       socket): IKE_SA_INIT + IKE_AUTH (a new IKE SA and its first child SA)
@@ -67,6 +69,7 @@ def respond():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", 500))
     rspis = {}
+    issued = set()      # (SPIi, SPIr) of the IKE SAs this responder set up
     print("ike: responder on udp/500", flush=True)
     while True:
         buf, addr = s.recvfrom(65535)
@@ -76,10 +79,13 @@ def respond():
         key = (addr, h["ispi"])
         if h["exch"] == IKE_SA_INIT:
             rspi = rspis.setdefault(key, secrets.randbits(64) | 1)
+            issued.add((h["ispi"], rspi))
             body, np = payload(secrets.token_bytes(40)), NP_SA
-        else:
-            rspi = rspis.get(key, h["rspi"])
+        elif (h["ispi"], h["rspi"]) in issued:
+            rspi = h["rspi"]
             body, np = payload(secrets.token_bytes(64)), NP_SK
+        else:
+            continue    # an IKE SA it never set up: a real peer drops it (RFC 7296 2.21)
         s.sendto(header(h["ispi"], rspi, np, h["exch"], FLAG_R, h["msgid"], body), addr)
 
 

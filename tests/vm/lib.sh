@@ -459,7 +459,9 @@ attack() {
 ATTACK_PID=
 attack_bg() {
 	local ns=$1; shift
-	n "$ns" /usr/bin/python3 "$VPNPT_VM_TESTS/attack.py" "$@" >> "/tmp/attack-$ns.log" 2>&1 &
+	# ip (not the n function) in the background: $! is then the process
+	# that becomes python, so "kill $ATTACK_PID" stops the attack
+	ip netns exec "$ns" /usr/bin/python3 "$VPNPT_VM_TESTS/attack.py" "$@" >> "/tmp/attack-$ns.log" 2>&1 &
 	ATTACK_PID=$!
 	bg_pid $ATTACK_PID
 }
