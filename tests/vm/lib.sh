@@ -486,14 +486,24 @@ esp_counter() {
 	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r --arg k "$1" '.esp.counters[$k] // 0'
 }
 counter_at_least() { [ "$(esp_counter "$1")" -ge "$2" ]; }
+# With thousands of mappings one "vpnpt status --json" takes seconds under
+# TCG, and so does jq reading it: esp_snapshot takes one and keeps it as
+# lines in /tmp/esp.snap, "c NAME VALUE" per counter and "m KIND HOST STATE"
+# per mapping; snap_counter NAME and snap_mappings [HOST] read those.
+esp_snapshot() {
+	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r '
+		(.esp.counters // {} | to_entries[] | "c \(.key) \(.value)"),
+		(.esp.mappings // [] | .[] | "m \(.kind) \(.host) \(.state | ascii_downcase)")' > /tmp/esp.snap
+}
+snap_counter() { awk -v k="$1" '$1 == "c" && $2 == k { v = $3 } END { print v + 0 }' /tmp/esp.snap; }
+snap_mappings() { awk -v h="${1:-}" '$1 == "m" && (h == "" || $3 == h) { n++ } END { print n + 0 }' /tmp/esp.snap; }
 # The non-zero counters and the mappings by kind/state, one line each: what
 # show_status says, short enough for tables of thousands of mappings.
 show_counters() {
 	echo "--- vpnpt_esp counters (non-zero), mappings by kind/state ---"
-	vpnpt --config "$CFG" status --json 2>/dev/null | jq -r '
-		"  counters: " + ([.esp.counters // {} | to_entries[] | select(.value != 0) | "\(.key)=\(.value)"] | join(" ")),
-		"  mappings: " + ([.esp.mappings // [] | group_by("\(.kind)/\(.state)")[] |
-			"\(.[0].kind)/\(.[0].state | ascii_downcase)=\(length)"] | join(" "))'
+	esp_snapshot
+	awk '$1 == "c" && $3 != 0 { c = c " " $2 "=" $3 } $1 == "m" { m[$2 "/" $4]++ }
+		END { print "  counters:" c; printf "  mappings:"; for (k in m) printf " %s=%d", k, m[k]; print "" }' /tmp/esp.snap
 }
 
 # Memory of the whole VM (the module allocates from kmalloc caches; its peers
