@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 240
+# vm-timeout: 300
 # Attack (issue 9): one LAN host fills the module's IKE SA table. The module
 # learns an IKE SA from a LAN host's first message with a new initiator SPI,
 # and IKE SAs count against the peer's quota (max_per_peer, 256 shipped) and

@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 120
+# vm-timeout: 200
 # Attack (issue 9): a stray ESP sender on the LAN. Host 1 keeps sending raw
 # ESP to the server on an SPI the server has no SA for (a stale or
 # misconfigured IPsec host, or a hostile one: 10 packets a second for the
