@@ -39,8 +39,9 @@ log "host 1's stray SA 0xdead0001 is in the table; host 2 starts its tunnel (pen
 rc=0
 tunnel_works_within $((3 * pt)) 2 || rc=1
 kill -0 "$stray" 2>/dev/null || { cat /tmp/attack-*.log; fail "the stray sender stopped during the test"; }
-log "counters: bind_ambiguous=$(esp_counter bind_ambiguous) expired_pending=$(esp_counter expired_pending)" \
-	"window_expired=$(esp_counter window_expired) held=$(esp_counter held)"
+esp_snapshot
+log "counters: bind_ambiguous=$(snap_counter bind_ambiguous) expired_pending=$(snap_counter expired_pending)" \
+	"window_expired=$(snap_counter window_expired) held=$(snap_counter held)"
 hosts_no_stray_esp 1 2 || { show_status; fail "ESP reached a host that has no SA for it"; }
 if [ $rc != 0 ]; then
 	show_status
