@@ -46,9 +46,9 @@ mem1=$(mem_line)
 log "memory after the flood: $mem1 mem_bytes=$(snap_counter mem_bytes)"
 log "host 1: $(snap_mappings "$(host_ip 1)") mappings; zones_full=$(snap_counter zones_full) table_full=$(snap_counter table_full)" \
 	"quota_host=$(snap_counter quota_host)"
-log "growth: MemAvailable $(( $(mem_get "$mem0" MemAvailable) - $(mem_get "$mem1" MemAvailable) )) kB less," \
-	"Slab +$(( $(mem_get "$mem1" Slab) - $(mem_get "$mem0" Slab) )) kB," \
-	"kmalloc-2k +$(( $(mem_get "$mem1" kmalloc-2k) - $(mem_get "$mem0" kmalloc-2k) )) objects;" \
+delta() { printf '%+d' $(( $(mem_get "$2" "$1") - $(mem_get "$mem0" "$1") )); }
+log "growth: MemAvailable $(delta MemAvailable "$mem1") kB, Slab $(delta Slab "$mem1") kB," \
+	"kmalloc-2k $(delta kmalloc-2k "$mem1") objects;" \
 	"router conntrack entries: $(n $R cat /proc/sys/net/netfilter/nf_conntrack_count)"
 
 rc=0
@@ -62,8 +62,8 @@ run vpnpt --config "$CFG" remove || fail "vpnpt remove"
 back() { [ "$(mem_get "$(mem_line)" kmalloc-2k)" -le $(( $(mem_get "$mem0" kmalloc-2k) + 64 )) ]; }
 wait_for 10 back || log "kmalloc-2k not back within 64 objects of its baseline 10 s after remove"
 mem2=$(mem_line)
-log "memory after vpnpt remove: $mem2 (Slab $(( $(mem_get "$mem2" Slab) - $(mem_get "$mem0" Slab) )) kB," \
-	"kmalloc-2k $(( $(mem_get "$mem2" kmalloc-2k) - $(mem_get "$mem0" kmalloc-2k) )) objects above the baseline)"
+log "memory after vpnpt remove: $mem2 (from the baseline: Slab $(delta Slab "$mem2") kB," \
+	"kmalloc-2k $(delta kmalloc-2k "$mem2") objects)"
 [ $rc = 0 ] || fail "host 2: no tunnel within $((2 * pt + 10))s after host 1's IKE and ESP to $ndst addresses"
 dmesg_clean || fail "kernel log shows a BUG/oops/warning"
 ok "IKE and ESP to $ndst addresses from one host do not keep another host from its tunnel"
