@@ -27,8 +27,12 @@ ndst=5000
 need_vpnpt
 lab_up 2 || fail "lab"
 esp_ready || fail "esp4/drbg"
-mux_up mux
+# idle_timeout 20: what the flood left must be gone soon after remove
+idle=20
+mux_up mux $'[ipsec.mux]\nidle_timeout = '$idle
 pt=$(cfg_pending_timeout)
+# mux_mem_bound() for the default zone_count and max_mappings (kmod/DESIGN.md)
+bound=8585216
 lab_many_peers || fail "routes to 198.18.0.0/15"
 run tunnel_up 2 || fail "tunnel 2"
 run ike_responder_up || fail "IKE responder"
@@ -51,6 +55,11 @@ log "growth: MemAvailable $(delta MemAvailable "$mem1") kB, Slab $(delta Slab "$
 	"kmalloc-2k $(delta kmalloc-2k "$mem1") objects;" \
 	"router conntrack entries: $(n $R cat /proc/sys/net/netfilter/nf_conntrack_count)"
 
+mb=$(snap_counter mem_bytes)
+[ -n "$mb" ] && [ "$mb" -gt 0 ] || { show_counters; fail "no mem_bytes gauge after the flood"; }
+[ "$mb" -le $bound ] || { show_counters; fail "module tables hold $mb bytes, above the bound $bound"; }
+ok "module tables after the flood: $mb bytes (bound $bound)"
+
 rc=0
 ike_tunnel_within $((2 * pt + 10)) 2 || rc=1
 hosts_no_stray_esp 1 2 || { show_counters; fail "ESP reached a host that has no SA for it"; }
@@ -61,6 +70,11 @@ run vpnpt --config "$CFG" remove || fail "vpnpt remove"
 # after an RCU grace period: give it a few seconds to come back.
 back() { [ "$(mem_get "$(mem_line)" kmalloc-2k)" -le $(( $(mem_get "$mem0" kmalloc-2k) + 64 )) ]; }
 wait_for 10 back || log "kmalloc-2k not back within 64 objects of its baseline 10 s after remove"
+# remove keeps mappings (restarts resume tunnels) and stops classifying:
+# everything expires within idle_timeout plus the 1 s gc.
+mem_zero() { [ "$(esp_counter mem_bytes)" = 0 ]; }
+wait_for $((idle + 15)) mem_zero || { show_counters; fail "module tables not empty $((idle + 15))s after remove"; }
+ok "module tables back to 0 bytes within $((idle + 15))s of remove"
 mem2=$(mem_line)
 log "memory after vpnpt remove: $mem2 (from the baseline: Slab $(delta Slab "$mem2") kB," \
 	"kmalloc-2k $(delta kmalloc-2k "$mem2") objects)"
