@@ -562,3 +562,70 @@ hosts_no_stray_esp() {
 	done
 	return $rc
 }
+
+# ---- attacks (t-attack-peer-spoof, -userns, -restart, -teardown) ----------
+# Crafted packets from hostile LAN hosts (spoof.py) and the module's netlink
+# family spoken by hand (genl.py); see each file's header.
+spoof() { /usr/bin/python3 "$VPNPT_VM_TESTS/spoof.py" "$@"; }
+# spoof_bg OUT ARGS...: spoof.py in the background (its own pid in SPOOF_PID,
+# so "kill $SPOOF_PID" reaches python itself), output to OUT.
+SPOOF_PID=
+spoof_bg() {
+	local out=$1
+	shift
+	/usr/bin/python3 "$VPNPT_VM_TESTS/spoof.py" "$@" > "$out" 2>&1 &
+	SPOOF_PID=$!
+	bg_pid $SPOOF_PID
+}
+genl() { /usr/bin/python3 "$VPNPT_VM_TESTS/genl.py" "$@"; }
+
+# esp_counters NAME...: "name=value ..." of the module's counters (vpnpt status).
+esp_counters() {
+	local j c
+	j=$(vpnpt --config "$CFG" status --json 2>/dev/null)
+	for c; do printf '%s=%s ' "$c" "$(jq -r --arg c "$c" '.esp.counters[$c] // "?"' <<<"$j")"; done
+	echo
+}
+
+# nft_counter FAMILY TABLE NAME: packets of a named nft counter in the router.
+nft_counter() {
+	n $R nft -j list counter "$1" "$2" "$3" 2>/dev/null | jq '[.nftables[].counter.packets? // empty][0] // 0'
+}
+
+# rp_filter_of NS: "iface=value ..." of net.ipv4.conf.*.rp_filter in NS.
+rp_filter_of() {
+	n "$1" sh -c 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do
+		d=${f%/rp_filter}; printf "%s=%s " "${d##*/}" "$(cat "$f")"; done'
+}
+
+# tunnels_recover SECONDS I...: rounds of 5 pings through every listed host's
+# tunnel at once (ike.py ping, 0.2 s apart) until each host got >= 4/5 in one
+# round; logs when each did. Fails if one has not within SECONDS (at least two
+# rounds: a round's python start alone can take seconds on a loaded TCG VM).
+tunnels_recover() {
+	local secs=$1 t0 i got nss still rounds=0
+	shift
+	local left=("$@")
+	t0=$(date +%s)
+	while :; do
+		nss=() still=()
+		for i in "${left[@]}"; do nss+=("$(host "$i")"); done
+		/usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" ping --src '10.1.{i}.1' --dst 10.0.0.1 \
+			--count 5 --min 4 --wait 1 "${nss[@]}" > /tmp/recover.out 2>&1
+		for i in "${left[@]}"; do
+			got=$(awk -v h="$(host "$i")" '$1 == h { split($2, a, "/"); print a[1] }' /tmp/recover.out)
+			if [ "${got:-0}" -ge 4 ]; then
+				log "host $i: ${got}/5 replies, $(( $(date +%s) - t0 ))s after"
+			else
+				still+=("$i")
+			fi
+		done
+		left=("${still[@]}")
+		[ ${#left[@]} -eq 0 ] && return 0
+		rounds=$((rounds + 1))
+		if [ $(( $(date +%s) - t0 )) -ge "$secs" ] && [ $rounds -ge 2 ]; then
+			log "no traffic within ${secs}s through the tunnel of host(s) ${left[*]}; last round: $(tr '\n' ';' < /tmp/recover.out)"
+			return 1
+		fi
+	done
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""tests/vm/genl.py: the vpnpt_esp generic netlink family, spoken by hand.
+
+For the tests that check who may talk to the module (t-attack-userns): the
+requests an unprivileged program could send, without libnl or the
+controller. Attribute and command numbers are read from the module's uapi
+header (kmod/uapi/vpnpt_esp.h, --uapi or $VPNPT_WORK/kmod/uapi/vpnpt_esp.h).
+
+  genl.py resolve            CTRL_CMD_GETFAMILY "vpnpt_esp": prints the id
+  genl.py get-params         prints "enabled=N wan_ifindex=N ..."
+  genl.py set-params K=V...  e.g. enabled=1 (u8/u16/u32 as the module expects)
+  genl.py flush
+  genl.py dump               GET_MAPPINGS: one line per mapping, then "mappings N"
+
+Exit status: 0 ok; 1 the kernel refused (prints "error EPERM ..."); 2 the
+family does not exist (prints "no family").
+"""
+import errno
+import os
+import re
+import socket
+import struct
+import sys
+
+NETLINK_GENERIC = 16
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+GENL_ID_CTRL, CTRL_CMD_GETFAMILY = 0x10, 3
+CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
+FAMILY = "vpnpt_esp"
+
+# Attribute sizes of the parameters (kmod/netlink.c's policy).
+U8 = {"KEEP_IKE_PORT", "ENABLED", "KIND", "STATE", "REASON", "IKE_VERSION"}
+U16 = {"ZONE_BASE", "ZONE_COUNT", "ZONE"}
+U64 = {"AGE_MS", "IDLE_MS", "PKTS_OUT", "PKTS_IN", "BYTES_OUT", "BYTES_IN", "IKE_ISPI", "IKE_RSPI"}
+ADDR = {"HOST", "PEER"}
+
+
+def enum_of(text, name, prefix):
+    body = re.search(r"enum %s \{(.*?)\};" % name, text, re.S).group(1)
+    names = re.findall(r"^\s*(%s\w+)\s*[,=]" % prefix, body, re.M)
+    return {n[len(prefix):]: i for i, n in enumerate(names)}
+
+
+def load_uapi():
+    path = os.environ.get("VPNPT_UAPI") or os.path.join(os.environ.get("VPNPT_WORK", "."),
+                                                        "kmod/uapi/vpnpt_esp.h")
+    with open(path) as f:
+        text = f.read()
+    return enum_of(text, "vpnpt_esp_cmd", "VPNPT_ESP_CMD_"), enum_of(text, "vpnpt_esp_attr", "VPNPT_ESP_A_")
+
+
+def attr(t, data):
+    n = 4 + len(data)
+    return struct.pack("=HH", n, t) + data + b"\0" * ((4 - n % 4) % 4)
+
+
+def attrs(buf):
+    out, off = {}, 0
+    while off + 4 <= len(buf):
+        n, t = struct.unpack_from("=HH", buf, off)
+        if n < 4:
+            break
+        out[t & 0x3FFF] = buf[off + 4:off + n]
+        off += (n + 3) & ~3
+    return out
+
+
+class Genl:
+    def __init__(self):
+        self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        self.s.bind((0, 0))
+        self.seq = 1
+
+    def request(self, family, cmd, payload=b"", flags=NLM_F_ACK):
+        """Sends one request; returns (errno, [attribute dicts of the replies])."""
+        self.seq += 1
+        body = struct.pack("=BBH", cmd, 1, 0) + payload
+        self.s.send(struct.pack("=IHHII", 16 + len(body), family, NLM_F_REQUEST | flags, self.seq, 0) + body)
+        replies = []
+        while True:
+            buf = self.s.recv(1 << 20)
+            off = 0
+            while off + 16 <= len(buf):
+                n, typ, _, seq, _ = struct.unpack_from("=IHHII", buf, off)
+                msg = buf[off + 16:off + n]
+                off += (n + 3) & ~3
+                if typ == NLMSG_ERROR:
+                    err = -struct.unpack_from("=i", msg)[0]
+                    return err, replies
+                if typ == NLMSG_DONE:
+                    return 0, replies
+                replies.append(attrs(msg[4:]))
+
+    def family(self):
+        err, r = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, attr(CTRL_ATTR_FAMILY_NAME, FAMILY.encode() + b"\0"))
+        if err or not r:
+            return None, err
+        return struct.unpack("=H", r[0][CTRL_ATTR_FAMILY_ID])[0], 0
+
+
+def value(name, raw):
+    if name in ADDR:
+        return socket.inet_ntoa(raw)
+    fmt = "=B" if name in U8 else "=H" if name in U16 else "=Q" if name in U64 else "=I"
+    return struct.unpack(fmt, raw[:struct.calcsize(fmt)])[0]
+
+
+def encode(name, v):
+    fmt = "=B" if name in U8 else "=H" if name in U16 else "=Q" if name in U64 else "=I"
+    return struct.pack(fmt, int(v, 0))
+
+
+def refused(what, err):
+    print("error %s %s: %s" % (errno.errorcode.get(err, err), what, os.strerror(err)), flush=True)
+    return 1
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd = sys.argv[1]
+    g = Genl()
+    fam, err = g.family()
+    if fam is None:
+        print("no family (%s)" % errno.errorcode.get(err, err), flush=True)
+        return 2
+    if cmd == "resolve":
+        print("family %s id %d" % (FAMILY, fam), flush=True)
+        return 0
+    cmds, names = load_uapi()
+    by_num = {v: k for k, v in names.items()}
+    if cmd == "get-params":
+        err, r = g.request(fam, cmds["GET_PARAMS"])
+        if err:
+            return refused("get-params", err)
+        a = r[0] if r else {}
+        print(" ".join("%s=%s" % (by_num[t].lower(), value(by_num[t], v)) for t, v in sorted(a.items())
+                       if t in by_num), flush=True)
+        return 0
+    if cmd == "set-params":
+        payload = b""
+        for kv in sys.argv[2:]:
+            k, v = kv.split("=", 1)
+            payload += attr(names[k.upper()], encode(k.upper(), v))
+        err, _ = g.request(fam, cmds["SET_PARAMS"], payload)
+        if err:
+            return refused("set-params", err)
+        print("set-params ok", flush=True)
+        return 0
+    if cmd == "flush":
+        err, _ = g.request(fam, cmds["FLUSH"])
+        if err:
+            return refused("flush", err)
+        print("flush ok", flush=True)
+        return 0
+    if cmd == "dump":
+        err, r = g.request(fam, cmds["GET_MAPPINGS"], flags=NLM_F_DUMP)
+        if err:
+            return refused("dump", err)
+        for a in r:
+            print(" ".join("%s=%s" % (by_num[t].lower(), value(by_num[t], v)) for t, v in sorted(a.items())
+                           if t in by_num and by_num[t] in ("KIND", "HOST", "PEER", "SPI_OUT", "SPI_IN", "STATE")))
+        print("mappings %d" % len(r), flush=True)
+        return 0
+    print("unknown command " + cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
