@@ -20,6 +20,10 @@ kernel does not check the source of a header we wrote).
       (required), ndst=K (cycle through K consecutive destinations from
       dst), src=ADDR (forged source; default: NS's own), spi=N (fixed; with
       ndst, N+k to the k-th destination) or spi=random (a new SPI per packet).
+      --follow: a stream whose namespace is deleted pauses, and resumes in
+      the namespace created next under that name (one flood for many labs).
+      The first packet a stream gets out in a namespace prints "up NS INODE"
+      (the inode of /run/netns/NS).
       Prints "running: N sent" once --report packets (100) are out, and
       "sent N" at the end (SIGTERM/SIGINT end it cleanly too).
 """
@@ -122,14 +126,41 @@ class Stream:
         self.dsts = [str(ipaddress.IPv4Address(base + k)) for k in range(int(kv.get("ndst", 1)))]
         spi = kv.get("spi", "random")
         self.spi = None if spi == "random" else int(spi, 0)
-        if self.src:
-            self.sock = raw_socket(self.ns)
-        else:
-            self.sock = in_ns(self.ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_ESP))
+        self.sock, self.ino, self.checked, self.up = None, None, 0.0, False
         self.k = 0
         self.seq = 0
+        self.open()
+
+    def open(self):
+        self.up = False
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        try:
+            self.ino = os.stat("/run/netns/" + self.ns).st_ino
+            if self.src:
+                self.sock = raw_socket(self.ns)
+            else:
+                self.sock = in_ns(self.ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_ESP))
+        except OSError:
+            self.sock, self.ino = None, None
+
+    def follow(self):
+        """--follow: reopen when NS was deleted and created again."""
+        now = time.monotonic()
+        if now - self.checked < 0.1:
+            return
+        self.checked = now
+        try:
+            ino = os.stat("/run/netns/" + self.ns).st_ino
+        except OSError:
+            ino = None
+        if ino != self.ino:
+            self.open()
 
     def send(self):
+        if not self.sock:
+            return 0
         i = self.k % len(self.dsts)
         dst = self.dsts[i]
         self.k += 1
@@ -141,6 +172,9 @@ class Stream:
                 self.sock.sendto(ip_header(self.src, dst, IPPROTO_ESP, len(esp)) + esp, (dst, 0))
             else:
                 self.sock.sendto(esp, (dst, 0))
+            if not self.up:
+                self.up = True
+                print("up %s %s" % (self.ns, self.ino), flush=True)
         except OSError:
             pass    # the namespace or its route went away under us: keep going
         return 1
@@ -164,6 +198,8 @@ def cmd_esp(a):
     nxt = t0
     while not stop and (a.duration <= 0 or time.monotonic() - t0 < a.duration):
         for st in streams:
+            if a.follow:
+                st.follow()
             sent += st.send()
         if sent == a.report:
             print("running: %d sent" % sent, flush=True)
@@ -192,6 +228,7 @@ def main():
     es.add_argument("--stream", action="append", required=True)
     es.add_argument("--pps", type=float, default=100)
     es.add_argument("--duration", type=float, default=0)
+    es.add_argument("--follow", action="store_true", help="outlive NS: reopen when it is created again")
     es.add_argument("--report", type=int, default=100, help='print "running" after this many packets')
     a = ap.parse_args()
     return cmd_ike(a) if a.cmd == "ike" else cmd_esp(a)
