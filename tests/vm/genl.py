@@ -102,6 +102,8 @@ class Genl:
 def value(name, raw):
     if name in ADDR:
         return socket.inet_ntoa(raw)
+    if name.endswith("IFNAME"):
+        return raw.rstrip(b"\0").decode(errors="replace") or '""'
     fmt = "=B" if name in U8 else "=H" if name in U16 else "=Q" if name in U64 else "=I"
     return struct.unpack(fmt, raw[:struct.calcsize(fmt)])[0]
 
