@@ -10,19 +10,17 @@
  *
  * Every packet passes the LAN host's and the peer's ESP through PRE_ROUTING
  * on a router (forwarded both ways), so one hook sees both directions.  The
- * hook parses ESP (proto 50), IKE on UDP 500 and 4500 (4500 observed only:
- * NAT-T is plain UDP to conntrack), and ICMP errors quoting ESP, asks the
- * tables (table.c) for a verdict and, for MUX_ZONE, attaches a conntrack
- * template carrying the zone, exactly as nft's "ct zone set" does (per-cpu
- * template, net/netfilter/nft_ct.c).  Conntrack then tracks and NATs the
+ * hook parses (parse.c) ESP (proto 50), IKE on UDP 500 and 4500 (4500
+ * observed only: NAT-T is plain UDP to conntrack), and ICMP errors quoting
+ * ESP, asks the tables (table.c) for a verdict and, for MUX_ZONE, attaches
+ * a conntrack template carrying the zone, exactly as nft's "ct zone set"
+ * does (per-cpu template, net/netfilter/nft_ct.c).  Conntrack then tracks and NATs the
  * (host, peer) flow in its own zone.  Packets already carrying a conntrack
  * or template (notrack, an admin's zone rule) are left alone, as is IPv6
  * (not registered) and traffic to or from the router itself (LOCAL_OUT is
  * not hooked; inbound SPIs of the router's own SAs are never bound).
  */
 #include <linux/ip.h>
-#include <linux/icmp.h>
-#include <linux/udp.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter_ipv4.h>
@@ -31,6 +29,7 @@
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_zones.h>
 #include "hooks.h"
+#include "parse.h"
 #include "pernet.h"
 
 #define VPNPT_HOOK_PRIORITY	(NF_IP_PRI_RAW + 50)	/* -250 */
@@ -57,136 +56,34 @@ static bool zone_set(struct net *net, struct sk_buff *skb, u16 id)
 	return true;
 }
 
-static bool is_local(struct net *net, __be32 addr)
+static bool is_local(void *ctx, __be32 addr)
 {
-	return inet_addr_type(net, addr) == RTN_LOCAL;
+	return inet_addr_type(ctx, addr) == RTN_LOCAL;
 }
 
-/* parse - fill @p from @skb; false if this is nothing the module handles. */
+static const void *header(void *pkt, u32 off, u32 len, void *buf)
+{
+	return skb_header_pointer(pkt, off, len, buf);
+}
+
+/* parse - fill @p from @skb (parse.c); false if the module leaves it alone. */
 static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *vn,
 		  struct mux_pkt *p)
 {
-	const struct iphdr *iph = ip_hdr(skb);
-	unsigned int off = ip_hdrlen(skb);
-	u32 wan = READ_ONCE(vn->mux->p.wan_ifindex);
-	__be32 spi_be, *sp;
-	bool in;
+	/* at PRE_ROUTING skb->data is the IPv4 header, checked by ip_rcv_core() */
+	struct mux_parse_in in = {
+		.header = header,
+		.pkt = skb,
+		.data = skb->data,
+		.headlen = skb_headlen(skb),
+		.len = skb->len,
+		.iif = skb->dev->ifindex,
+		.truesize = skb->truesize,
+		.is_local = is_local,
+		.ctx = net,
+	};
 
-	memset(p, 0, sizeof(*p));
-	p->src = iph->saddr;
-	p->dst = iph->daddr;
-	p->len = skb->len;
-	p->truesize = skb->truesize;
-
-	switch (iph->protocol) {
-	case IPPROTO_ESP:
-	case IPPROTO_UDP:
-		break;
-	case IPPROTO_ICMP:
-		break;
-	default:
-		return false;
-	}
-	if (iph->protocol == IPPROTO_UDP) {
-		/* cheap port test before any route lookup: most UDP is not IKE */
-		struct udphdr ub;
-		const struct udphdr *u = skb_header_pointer(skb, off, sizeof(ub), &ub);
-
-		if (!u || (u->source != htons(IKE_PORT) && u->dest != htons(IKE_PORT) &&
-			   u->source != htons(IKE_NATT_PORT) && u->dest != htons(IKE_NATT_PORT)))
-			return false;
-	}
-	if (unlikely(ip_is_fragment(iph))) {
-		/* only without conntrack defrag (it is enabled per netns) */
-		mux_count(vn->mux, VPNPT_ESP_C_FRAGMENT_PASSED);
-		return false;
-	}
-
-	/* Direction comes from the interface: a peer's packet arrives on the
-	 * WAN interface for a local address; a LAN host's on any other for a
-	 * non-local one.  A LAN host sending "from" a peer's address to the
-	 * router, or a WAN packet to a LAN address, is neither. */
-	in = skb->dev->ifindex == wan;
-	if (in != is_local(net, iph->daddr)) {
-		/* from the WAN in transit, or to the router from another
-		 * interface: a forged peer, a peer on an interface that is not
-		 * [wan], or a LAN host's own IPsec with the router */
-		mux_count(vn->mux, VPNPT_ESP_C_WRONG_IFACE);
-		return false;
-	}
-	if (!in && is_local(net, iph->saddr))
-		return false;	/* spoofed or looped router-local traffic */
-	p->dir = in ? MUX_DIR_IN : MUX_DIR_OUT;
-
-	switch (iph->protocol) {
-	case IPPROTO_ESP:
-		sp = skb_header_pointer(skb, off, sizeof(spi_be), &spi_be);
-		if (unlikely(!sp))
-			return false;	/* truncated: conntrack decides */
-		p->type = MUX_PKT_ESP;
-		p->spi = ntohl(*sp);
-		/* SPI 0 is reserved (RFC 4303 2.1), 1-255 by IANA: never bound */
-		return p->spi > 255;
-	case IPPROTO_UDP: {
-		struct udphdr uh_buf;
-		const struct udphdr *uh;
-		u8 buf[4 + IKE_HDR_LEN];
-		const u8 *ike;
-		u32 len;
-
-		uh = skb_header_pointer(skb, off, sizeof(uh_buf), &uh_buf);
-		if (unlikely(!uh))
-			return false;
-		if (in ? uh->source == htons(IKE_PORT) : uh->dest == htons(IKE_PORT))
-			p->natt = false;
-		else if (in ? uh->source == htons(IKE_NATT_PORT) : uh->dest == htons(IKE_NATT_PORT))
-			p->natt = true;
-		else
-			return false;
-		off += sizeof(*uh);
-		len = skb->len > off ? skb->len - off : 0;
-		ike = skb_header_pointer(skb, off, min_t(u32, len, sizeof(buf)), buf);
-		if (!ike)
-			return false;
-		if (p->natt) {
-			if (!ike_natt_is_ike(ike, len))
-				return false;	/* ESP in UDP or keepalive: plain NAT */
-			ike += 4;
-			len -= 4;
-		}
-		if (ike_parse(ike, len, &p->ike)) {
-			mux_count(vn->mux, VPNPT_ESP_C_IKE_BAD);
-			return false;
-		}
-		p->type = MUX_PKT_IKE;
-		return true;
-	}
-	case IPPROTO_ICMP: {
-		struct { struct icmphdr ih; struct iphdr inner; } buf;
-		const struct icmphdr *ih;
-		const struct iphdr *inner;
-
-		ih = skb_header_pointer(skb, off, sizeof(buf), &buf);
-		if (!ih)
-			return false;
-		if (ih->type != ICMP_DEST_UNREACH && ih->type != ICMP_TIME_EXCEEDED &&
-		    ih->type != ICMP_PARAMETERPROB)
-			return false;
-		inner = &((typeof(buf) *)ih)->inner;
-		if (inner->protocol != IPPROTO_ESP || inner->ihl < 5)
-			return false;
-		sp = skb_header_pointer(skb, off + sizeof(struct icmphdr) + inner->ihl * 4,
-					sizeof(spi_be), &spi_be);
-		if (!sp)
-			return false;
-		p->type = MUX_PKT_ICMP_ESP;
-		p->inner_src = inner->saddr;
-		p->inner_dst = inner->daddr;
-		p->spi = ntohl(*sp);
-		return true;
-	}
-	}
-	return false;
+	return mux_parse(vn->mux, &in, p) == MUX_PARSE_OURS;
 }
 
 static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,

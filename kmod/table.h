@@ -68,7 +68,7 @@ struct mux_pkt {
 	__be32 inner_dst;
 	struct ike_info ike;	/* IKE */
 	u32 len;
-	u32 truesize;		/* memory the packet takes while held (skb->truesize) */
+	u32 truesize;		/* memory the packet holds (skb->truesize); 0 in tests */
 };
 
 /* A packet held while another host's bind window is open. */
