@@ -162,6 +162,12 @@ enum mux_parse_res mux_parse(struct mux *m, const struct mux_parse_in *in, struc
 	p->dst = addr_at(iph + 16);
 	p->len = plen;
 	p->truesize = in->truesize;
+	/* 0.0.0.0 is no host and no peer (routing drops it as a martian,
+	 * after this hook), and the tables use 0 for "none": a pair with
+	 * host 0 looked like the window owner of every closed window and
+	 * was never freed (found by tests/fuzz) */
+	if (unlikely(!p->src || !p->dst))
+		return MUX_PARSE_BAD;
 
 	if (proto != P_ESP && proto != P_UDP && proto != P_ICMP)
 		return MUX_PARSE_NOT_OURS;

@@ -203,6 +203,27 @@ TEST_F(Parse, BadIpv4HeadersAreRejected) {
   EXPECT_EQ(parse(Bytes(good.begin(), good.begin() + 19), IF_LAN), MUX_PARSE_BAD);
 }
 
+TEST_F(Parse, ZeroAddressesAreNeverHostsOrPeers) {
+  EXPECT_EQ(parse(ipv4(0, R, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_BAD);
+  EXPECT_EQ(parse(ipv4(H1, 0, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_BAD);
+  EXPECT_EQ(parse(ipv4(0, WAN, PROTO_UDP, udp(500, 500, ike(v2(IKEV2_EXCH_SA_INIT, 1, 0, 0, false)))),
+                  IF_WAN), MUX_PARSE_BAD);
+}
+
+// Found by tests/fuzz: one ESP packet from 0.0.0.0 made a pair that gc
+// never freed (its host 0 matched the "no owner" of a closed window).
+TEST_F(Parse, EspFromZeroSourceLeavesNothingBehind) {
+  struct mux_pkt pk;
+  Bytes b = ipv4(0, R, PROTO_ESP, esp(0x1000));
+  if (rt.parse(mx.m(), b, IF_LAN, &pk) == MUX_PARSE_OURS) {
+    uint16_t zone;
+    mux_classify(mx.m(), &pk, mx.now, nullptr, nullptr, &zone);
+  }
+  mx.advance(3600 * 1000);
+  EXPECT_EQ(mx.recycle_zones().size(), 0u);  // no pair was ever made
+  EXPECT_EQ(mx.m()->n_pairs, 0u);
+}
+
 TEST_F(Parse, BytesPastTotLenAreNotPartOfThePacket) {
   Bytes b = ipv4(H1, R, PROTO_ESP, Bytes{0, 0});  // ESP cut after 2 bytes
   size_t tot = b.size();
