@@ -25,12 +25,15 @@
 // A failure prints what broke and aborts: libFuzzer keeps the input.
 // FUZZ_MUX_TRACE=1 prints every step (to read a reproducer).
 //
-// What an attacker could not know is not held against the table: an
-// honest SA whose SPI (or IKE SA whose initiator SPI) an attacker used
-// before the honest side ever sent it -- guessing 32 or 64 random bits --
-// is "tainted" and not checked.  Replaying a value seen on the wire is
-// fair game.  LAN packets with an honest host's source address are not
-// sent: nothing on a LAN tells a host from one spoofing it.
+// What an attacker could not know is not held against the table.  The
+// internet sees the WAN: a WAN attacker may replay any SPI or IKE SPI once
+// the honest side sent it, but one it used before (guessing 32 or 64 random
+// bits) "taints" that honest SA, which is then not checked.  Another LAN
+// host does not see its neighbours' traffic (a switched LAN; one that can
+// could as well ARP-spoof the router): an honest SA or IKE SA whose values
+// a LAN attacker used at any time is tainted.  LAN packets with an honest
+// host's source address are not sent: nothing on a LAN tells a host from
+// one spoofing it.
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -169,7 +172,7 @@ class World {
 
   // --- everyone else
   void other(Bytes b, uint32_t iif);
-  void note_other(const struct mux_pkt& p);
+  void note_other(const struct mux_pkt& p, bool from_wan);
 
   // --- what must hold
   void note_out(uint32_t host, uint32_t peer, uint16_t zone);
@@ -303,7 +306,7 @@ void World::result(Packet* pk, const Verdict& r) {
     note_out(p.src, p.dst, r.zone);  // conntrack: this zone's replies go to p.src
   switch (pk->tag) {
     case T_OTHER:
-      if (ours) note_other(p);
+      if (ours) note_other(p, pk->iif == IF_WAN);
       if (ours && r.v == MUX_ZONE && p.type == MUX_PKT_ICMP_ESP && p.dir == MUX_DIR_IN) {
         // an error about (WAN -> inner_dst, spi): the host that sends on it
         for (auto& sa : sas_)
@@ -474,7 +477,10 @@ void World::progress(size_t idx, uint16_t so, uint16_t si) {
   sa.s_in = honest_spi(si);
   if (spi_taken(sa.r, sa.s_out, sa.s_in)) return;
   used_in_.insert({sa.r, sa.s_in});
-  sa.tainted = atk_in_.count({peer_addr(sa.r), sa.s_in}) || atk_out_.count({peer_addr(sa.r), sa.s_out});
+  // negotiated in an IKE SA an attacker claimed with a guessed SPI: the
+  // table may rightly give its child SAs to the attacker
+  sa.tainted = atk_in_.count({peer_addr(sa.r), sa.s_in}) || atk_out_.count({peer_addr(sa.r), sa.s_out}) ||
+               ike_tainted_.count({n.h, n.r});
   for (auto& o : sas_)
     if (o.alive && o.h == n.h && o.r == n.r) old_.push_back(size_t(&o - &sas_[0]));
   sa.started = true;
@@ -551,18 +557,23 @@ void World::other(Bytes b, uint32_t iif) {
   send(std::move(b), iif, T_OTHER, 0);
 }
 
-// An attacker's packet: SPIs and IKE SPIs it used before the honest side did.
-void World::note_other(const struct mux_pkt& p) {
+// An attacker's packet: SPIs and IKE SPIs it could not have seen.
+void World::note_other(const struct mux_pkt& p, bool from_wan) {
   uint32_t peer = p.dir == MUX_DIR_OUT ? p.dst : p.src;
   if (p.type == MUX_PKT_ESP) {
     (p.dir == MUX_DIR_IN ? atk_in_ : atk_out_).insert({peer, p.spi});
     for (auto& sa : sas_) {
       if (peer_addr(sa.r) != peer) continue;
-      if (p.dir == MUX_DIR_IN && sa.s_in == p.spi && !sa.in_seen) sa.tainted = true;
-      if (p.dir == MUX_DIR_OUT && sa.s_out == p.spi && !sa.out_seen) sa.tainted = true;
+      if (p.dir == MUX_DIR_IN && sa.s_in == p.spi && (!sa.in_seen || !from_wan)) sa.tainted = true;
+      if (p.dir == MUX_DIR_OUT && sa.s_out == p.spi && (!sa.out_seen || !from_wan)) sa.tainted = true;
     }
   } else if (p.type == MUX_PKT_IKE) {
     atk_ispi_.insert({peer, p.ike.ispi});
+    for (int h = 0; h < N_HOSTS; h++)
+      for (int r = 0; r < N_PEERS; r++)
+        if (peer == peer_addr(r) && p.ike.ispi == honest_ispi(h, r) &&
+            (!from_wan || !ike_up_.count({h, r})))
+          ike_tainted_.insert({h, r});
   }
 }
 
@@ -589,6 +600,12 @@ void World::check_in(const char* what, int h, int r, uint16_t zone) {
 void World::check() {
   struct mux_params p;
   mux_params_get(&m_, &p);
+  // the model's side of DESIGN.md's assumption: an SA silent for the
+  // idle_timeout in force is gone at both ends (a later, longer timeout
+  // does not bring it back)
+  for (auto& sa : sas_)
+    if (sa.alive && sa.last_used && now_ - sa.last_used >= uint64_t(p.idle_timeout) * 1000)
+      sa.alive = false;
   std::vector<struct mux_view> v;
   mux_dump(&m_, 0, now_, [](void* ctx, const struct mux_view* e) {
     static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*e);
