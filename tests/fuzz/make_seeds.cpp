@@ -176,6 +176,11 @@ int main(int argc, char** argv) {
     bad = e;
     bad[3] = 0xff;
     s.raw(false, bad);
+    s.raw(false, ipv4(STRAY, R0, PROTO_ESP, Bytes{0x12, 0x34}));  // ESP cut before its SPI
+    Bytes q = ipv4(WAN, R0, PROTO_UDP, udp(500, 500, Bytes(8)));
+    s.raw(true, ipv4(ip("192.0.2.7"), WAN, PROTO_ICMP, icmp_error(3, q)));  // quoting UDP
+    q = ipv4(WAN, R0, PROTO_ESP, esp(0x1500));
+    s.raw(true, ipv4(ip("192.0.2.7"), WAN, PROTO_ICMP, icmp_error(3, q, 22)));  // quote cut short
     s.raw(false, ipv4(WAN, R0, PROTO_ESP, esp(0x1234)));  // router-local source
     s.raw(false, ipv4(H0, R0, PROTO_ESP, esp(0x1234)));   // an honest host's address: not sent
     write(d, "raw-packets", s);
