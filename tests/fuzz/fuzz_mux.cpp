@@ -53,6 +53,7 @@ using namespace fuzzmux;
 namespace {
 
 bool g_trace = false;
+int g_alloc_fail = -1;  // the table's allocations to let through before one fails
 
 #define TRACE(...) \
   do { if (g_trace) fprintf(stderr, __VA_ARGS__); } while (0)
@@ -683,6 +684,7 @@ bool World::step(Reader& in) {
       3, 5, 6, 2, 0,   // negotiate progress manual traffic retire
       3, 0, 0, 3, 0, 0,  // advance gc flush param reinject zones_take
       4, 5, 7, 6,      // raw esp ike icmp
+      1,               // alloc_fail
   };
   if (!in.has(1)) return false;
   uint8_t op = in.u8() % OP_COUNT;
@@ -825,6 +827,10 @@ bool World::step(Reader& in) {
       other(ipv4(src, dst, PROTO_UDP, udp(sp, dp, msg)), (side & 1) ? IF_WAN : IF_LAN);
       break;
     }
+    case OP_ALLOC_FAIL:
+      g_alloc_fail = in.u8() % 8;
+      TRACE("allocation %d from now fails\n", g_alloc_fail);
+      break;
     case OP_FORGE_ICMP: {
       static const uint8_t kIcmpTypes[4] = {3, 11, 12, 0};  // 0: an echo reply, not an error
       uint8_t side = in.u8(), s = in.u8(), is = in.u8(), id = in.u8();
@@ -846,6 +852,19 @@ bool World::step(Reader& in) {
 
 }  // namespace
 
+// The table allocates with calloc in user space (compat.h mux_alloc); the
+// link wraps calloc (CMakeLists.txt) so that OP_ALLOC_FAIL can make one
+// fail, as GFP_ATOMIC may in the kernel.  Only armed around table calls.
+extern "C" void* __real_calloc(size_t n, size_t sz);
+extern "C" void* __wrap_calloc(size_t n, size_t sz) {
+  if (g_alloc_fail == 0) {
+    g_alloc_fail = -1;
+    return nullptr;
+  }
+  if (g_alloc_fail > 0) g_alloc_fail--;
+  return __real_calloc(n, sz);
+}
+
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_trace = getenv("FUZZ_MUX_TRACE") != nullptr;
   return 0;
@@ -853,6 +872,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < PARAM_BYTES) return 0;
+  g_alloc_fail = -1;
   World w(data);
   Reader in{data + PARAM_BYTES, size - PARAM_BYTES};
   for (int steps = 0; steps < 2000 && w.step(in); steps++) {

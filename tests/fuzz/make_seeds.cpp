@@ -2,7 +2,8 @@
 // Each seed is a meaningful story in the step language of steps.h: hosts
 // negotiating with shared peers, manual keys, rekeys, time and gc, and the
 // attacks of issue 9 (stray ESP, IKE headers with random SPIs, a peer's
-// address from the LAN, ICMP errors, fragments, NAT-T, broken headers).
+// address from the LAN, ICMP errors, fragments, NAT-T, broken headers),
+// and allocations that fail.
 // Deterministic: the same program writes the same files.
 //
 //   make_seeds DIR
@@ -191,6 +192,14 @@ int main(int argc, char** argv) {
     s.op(OP_PARAM, {3}).u16(1).op(OP_PARAM, {9}).u16(100).op(OP_FLUSH).op(OP_ZONES_TAKE);
     s.op(OP_PARAM, {9}).u16(100).op(OP_GC).traffic(0, true).traffic(1, false).negotiate(0, 0).progress(1, 3, 4);
     write(d, "flush-and-params", s);
+  }
+  for (uint8_t k = 0; k < 6; k++) {
+    // one of the table's allocations fails, early or during the story
+    Seed s(0);
+    Bytes story = two_hosts(0, k % 3).b;
+    s.op(OP_ALLOC_FAIL, {uint8_t(k)});
+    s.b.insert(s.b.end(), story.begin() + PARAM_BYTES, story.end());
+    write(d, "alloc-fail-" + std::to_string(k), s);
   }
   for (uint32_t i = 0; i < 30; i++) {
     char name[32];

@@ -41,6 +41,8 @@ enum Op : uint8_t {
   OP_FORGE_ESP,   // side src dst spi(2)
   OP_FORGE_IKE,   // side src dst hdr ispi msgid port
   OP_FORGE_ICMP,  // side src inner_src inner_dst spi(2)
+  // the kernel's GFP_ATOMIC allocations can fail
+  OP_ALLOC_FAIL,  // n: the table's allocation after the next n % 8 fails
   OP_COUNT
 };
 
