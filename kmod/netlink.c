@@ -197,6 +197,11 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 		rtnl_unlock();
 		if (!ret && (old.zone_base != p.zone_base || old.zone_count != p.zone_count))
 			vpnpt_net_zones_changed(vn);
+		/* switched on again, or onto another interface: it did not see
+		 * what crossed meanwhile */
+		if (!ret && p.enabled && p.wan_ifindex &&
+		    (!old.enabled || old.wan_ifindex != p.wan_ifindex))
+			mux_blind_end(vn->mux, vpnpt_now());
 	}
 	if (ret == -EBUSY)
 		GENL_SET_ERR_MSG(info, "zone range in use: flush first");

@@ -270,8 +270,11 @@ static int wan_netdev_event(struct notifier_block *nb, unsigned long event, void
 	idx = vpnpt_net_wan_lookup(vn, p.wan_name);
 	if (event == NETDEV_UNREGISTER && idx == dev->ifindex)
 		idx = 0;
-	if (idx != p.wan_ifindex)
+	if (idx != p.wan_ifindex) {
 		mux_wan_ifindex_set(vn->mux, idx);
+		if (idx && p.enabled)
+			mux_blind_end(vn->mux, vpnpt_now());
+	}
 	return NOTIFY_DONE;
 }
 

@@ -369,19 +369,21 @@ static void peer_free(struct mux *m, struct mux_peer *pe)
 	mux_free_rcu(pe, rcu);
 }
 
-static bool peer_unused(const struct mux_peer *pe)
+static bool peer_unused(const struct mux_peer *pe, u64 now)
 {
-	return !pe->n_pairs && !pe->owner && !pe->n_held;
+	/* a peer under contention remembers that no unknown SPI of it may be
+	 * bound yet: forgetting it would forget that */
+	return !pe->n_pairs && !pe->owner && !pe->n_held && now >= pe->contended_until;
 }
 
 /* Peers without pairs are kept only for their orphans, and at most
  * MUX_IDLE_PEERS_MAX of them: the oldest goes first. */
-static bool peer_evict_idle(struct mux *m)
+static bool peer_evict_idle(struct mux *m, u64 now)
 {
 	struct mux_peer *pe;
 
 	list_for_each_entry(pe, &m->idle_peers, idle) {
-		if (peer_unused(pe)) {
+		if (peer_unused(pe, now)) {
 			peer_free(m, pe);
 			mux_count(m, VPNPT_ESP_C_PEERS_EVICTED);
 			return true;
@@ -432,6 +434,11 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 		mux_count(m, VPNPT_ESP_C_ZONES_FULL);
 		return NULL;
 	}
+	if (unlikely(host == peer || peer_lookup(m, host))) {
+		/* a remote peer's address sending from the LAN: forged */
+		mux_count(m, VPNPT_ESP_C_WRONG_IFACE);
+		return NULL;
+	}
 	ho = host_lookup(m, host);
 	if (unlikely(ho && ho->n_pairs >= m->p.max_per_host)) {
 		/* one host talking to ever more peers takes no more zones */
@@ -440,7 +447,7 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 	}
 	pe = peer_lookup(m, peer);
 	if (!pe && m->n_peers >= (u32)m->p.zone_count + MUX_IDLE_PEERS_MAX &&
-	    unlikely(!peer_evict_idle(m))) {
+	    unlikely(!peer_evict_idle(m, now))) {
 		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
 		return NULL;
 	}
@@ -508,9 +515,9 @@ static void sa_unhash(struct mux_sa *sa)
 	hlist_del_init_rcu(&sa->out_node);
 }
 
-static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi);
+static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now);
 
-static void sa_free(struct mux *m, struct mux_sa *sa)
+static void sa_free(struct mux *m, struct mux_sa *sa, u64 now)
 {
 	struct mux_pair *pr = sa->pair;
 
@@ -521,7 +528,7 @@ static void sa_free(struct mux *m, struct mux_sa *sa)
 	pr->pe->n_sa--;
 	/* a tombstone: if the peer speaks on it again, the SPI is not
 	 * a new SA of whichever host owns the window then */
-	orphan_note(m, pr->pe, sa->spi_in);
+	orphan_note(m, pr->pe, sa->spi_in, now);
 	pr->ho->n_sa--;
 	WRITE_ONCE(m->n_sa, m->n_sa - 1);
 	obj_uncount(m, sa, sizeof(*sa));
@@ -672,6 +679,13 @@ static void window_open(struct mux *m, struct mux_peer *pe, __be32 host, u8 reas
 	mux_count(m, VPNPT_ESP_C_WINDOW_OPENED);
 }
 
+/* No unknown SPI of @pe is bound before @until (never shortened). */
+static void contend(struct mux_peer *pe, u64 until)
+{
+	if (until > pe->contended_until)
+		pe->contended_until = until;
+}
+
 static bool orphan_seen(const struct mux_peer *pe, u32 spi)
 {
 	int i;
@@ -687,14 +701,19 @@ static bool orphan_seen(const struct mux_peer *pe, u32 spi)
 /* orphan_note - remember an unbound SPI of a peer a LAN host talks to; the
  * ring is allocated with the first one (unsolicited ESP from a peer no host
  * talks to allocates nothing: it has no peer object). */
-static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi)
+static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now)
 {
 	if (!spi || orphan_seen(pe, spi))
 		return;
 	if (!pe->orphan) {
 		pe->orphan = obj_alloc(m, MUX_ORPHANS * sizeof(*pe->orphan));
-		if (!pe->orphan)
+		if (unlikely(!pe->orphan)) {
+			/* it cannot remember this SPI, so it binds nothing at
+			 * this peer until a forgotten SPI has gone quiet (the
+			 * fuzzer found the cross-delivery otherwise) */
+			contend(pe, now + MS(m->p.idle_timeout));
 			return;
+		}
 		memset(pe->orphan, 0, MUX_ORPHANS * sizeof(*pe->orphan));
 	}
 	pe->orphan[pe->orphan_next] = spi;
@@ -858,7 +877,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * exchange has not reached the point where the peer installs
 		 * the SA: this SPI cannot be the owner's new SA. */
 		mux_count(m, VPNPT_ESP_C_ESP_IN_UNKNOWN);
-		orphan_note(m, pe, pkt->spi);
+		orphan_note(m, pe, pkt->spi, now);
 		return MUX_PASS;
 	}
 	if (orphan_seen(pe, pkt->spi)) {
@@ -872,8 +891,10 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		return MUX_PASS;
 	}
 	pr = pair_get(m, pe->owner, peer, now);
-	if (!pr)
+	if (!pr) {
+		orphan_note(m, pe, pkt->spi, now);	/* not bound: remember it */
 		return MUX_DROP;
+	}
 
 	list_for_each_entry(sa, &m->sas, list) {
 		if (sa->pair->peer != peer || sa->spi_in || sa->state != VPNPT_ESP_STATE_PENDING)
@@ -893,7 +914,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * unbound, or another host's exchange finished late, after its
 		 * window.  Refuse: a lost packet, never a cross-delivery. */
 		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
-		orphan_note(m, pe, pkt->spi);
+		orphan_note(m, pe, pkt->spi, now);
 		return MUX_PASS;
 	}
 	if (!found) {
@@ -1058,7 +1079,7 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 		 * unknown SPI of this peer is bound for a while */
 		pe = peer_lookup(m, pkt->src);
 		if (pe)
-			pe->contended_until = now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout);
+			contend(pe, now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout));
 		return MUX_PASS;
 	}
 	host = ik->pair->host;
@@ -1115,7 +1136,7 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 			if (pkt->dir == MUX_DIR_OUT)
 				return hold(m, pe, ik->pair->ho, VPNPT_ESP_REASON_IKE, pkt, now,
 					    cookie, aux);
-			pe->contended_until = pe->deadline + MS(m->p.pending_timeout);
+			contend(pe, pe->deadline + MS(m->p.pending_timeout));
 		}
 	}
 	if (m->p.keep_ike_port && !pkt->natt) {
@@ -1240,13 +1261,13 @@ void mux_gc(struct mux *m, u64 now)
 			 * next packet asks for a new window, behind the others. */
 			if (sa_window_over(sa)) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
-				sa_free(m, sa);
+				sa_free(m, sa, now);
 			}
 			break;
 		case VPNPT_ESP_STATE_BOUND:
 			if (now - seen >= idle) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
-				sa_free(m, sa);
+				sa_free(m, sa, now);
 			}
 			break;
 		case VPNPT_ESP_STATE_DRAINING:
@@ -1259,7 +1280,7 @@ void mux_gc(struct mux *m, u64 now)
 				mux_count(m, VPNPT_ESP_C_DRAIN_REVIVED);
 			} else {
 				mux_count(m, VPNPT_ESP_C_DRAINED);
-				sa_free(m, sa);
+				sa_free(m, sa, now);
 			}
 			break;
 		}
@@ -1278,7 +1299,7 @@ void mux_gc(struct mux *m, u64 now)
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
 		/* kept only while it remembers orphans, idle_timeout at most */
-		if (!peer_unused(pe) || (pe->orphan && now - pe->last_seen < idle))
+		if (!peer_unused(pe, now) || (pe->orphan && now - pe->last_seen < idle))
 			continue;
 		peer_free(m, pe);
 	}
@@ -1302,7 +1323,7 @@ void mux_flush(struct mux *m, u64 now)
 
 	mux_lock(&m->lock);
 	list_for_each_entry_safe(sa, sat, &m->sas, list)
-		sa_free(m, sa);
+		sa_free(m, sa, now);
 	list_for_each_entry_safe(ik, ikt, &m->ikes, list)
 		ike_free(m, ik);
 	list_for_each_entry(pe, &m->peers, list) {
@@ -1466,6 +1487,23 @@ void mux_wan_ifindex_set(struct mux *m, u32 ifindex)
 {
 	mux_lock(&m->lock);
 	WRITE_ONCE(m->p.wan_ifindex, ifindex);
+	mux_unlock(&m->lock);
+}
+
+/*
+ * mux_blind_end - the module starts seeing the WAN again (the interface came
+ * back or changed, or multiplexing was switched on again): SAs negotiated
+ * meanwhile were never seen, and their first ESP would be bound to whichever
+ * host owns a window when it arrives.  Every known peer binds nothing for a
+ * while, so that those SPIs show up and are remembered as orphans first.
+ */
+void mux_blind_end(struct mux *m, u64 now)
+{
+	struct mux_peer *pe;
+
+	mux_lock(&m->lock);
+	list_for_each_entry(pe, &m->peers, list)
+		contend(pe, now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout));
 	mux_unlock(&m->lock);
 }
 

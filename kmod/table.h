@@ -143,6 +143,8 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed);
 void mux_destroy(struct mux *m);	/* caller drains released/expired first */
 int mux_params_set(struct mux *m, const struct mux_params *p);	/* 0, -EINVAL, -EBUSY */
 void mux_wan_ifindex_set(struct mux *m, u32 ifindex);
+/* Seeing the WAN again after not seeing it: no binds at known peers for a while. */
+void mux_blind_end(struct mux *m, u64 now);
 void mux_params_get(struct mux *m, struct mux_params *p);
 
 enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,

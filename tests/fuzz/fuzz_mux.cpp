@@ -763,7 +763,11 @@ bool World::step(Reader& in) {
         case 8: p.wan_ifindex = p.wan_ifindex ? 0 : IF_WAN; break;
         default: p.zone_base = uint16_t(1 + val % 60000); p.zone_count = uint16_t(1 + val % 17); break;
       }
+      struct mux_params before;
+      mux_params_get(&m_, &before);
       int ret = mux_params_set(&m_, &p);
+      // what netlink.c and the netdev notifier do when the WAN comes back
+      if (!ret && p.wan_ifindex && p.wan_ifindex != before.wan_ifindex) mux_blind_end(&m_, now_);
       TRACE("param %u = %u: %d\n", which % 10, val, ret);
       break;
     }
