@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 240
+# vm-timeout: 420
 # Attack: a LAN host forges the peer's address (issue 9, "peer impersonation").
 #
 #   vm-h1 (attacker) ─┐                 203.0.113.1                 203.0.113.2

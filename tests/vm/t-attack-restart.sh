@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 300
+# vm-timeout: 480
 # Restart keeps tunnels (issue 9, point 4).
 #
 #   vm-h1 ─┐ IKE (crafted) + manual SAs

@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 600
+# vm-timeout: 720
 # Teardown under fire (issue 9, point 6).
 #
 #   vm-h1 ─┐  random-SPI ESP to 32 peers    [ vm-r: esp = "mux",       ] eth0 (dummy:

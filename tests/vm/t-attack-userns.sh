@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 240
+# vm-timeout: 420
 # Attack: a local unprivileged user drives the module (issue 9, point 5).
 #
 #   init user ns (root)                       user ns of "nobody" (unshare -Urn)
