@@ -307,7 +307,7 @@ show_status() { echo "--- vpnpt status ---"; vpnpt --config "$CFG" status 2>&1 |
 ike_responder_up() {
 	n $S /usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" respond > /tmp/ike-responder.log 2>&1 &
 	bg_pid $!
-	wait_for 30 sh -c "ip netns exec $S ss -Hlun 'sport = :500' | grep -q 500"
+	wait_for 60 sh -c "ip netns exec $S ss -Hlun 'sport = :500' | grep -q 500"
 }
 
 # mux_two_up: the setup of the two-host mux tests: lab with two LAN hosts, ESP

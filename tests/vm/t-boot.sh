@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout: 60
+# vm-timeout: 120
 # The VM itself: Debian's kernel with its modules tree, autoloading through
 # modprobe (veth, nf_tables), ESP with real crypto, PPP and the PPTP helper.
 . "$VPNPT_VM_TESTS/lib.sh"
