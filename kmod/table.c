@@ -919,8 +919,12 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	}
 	if (!found) {
 		found = sa_new(m, pr, VPNPT_ESP_STATE_BOUND, pe->wreason, now);
-		if (!found)
+		if (!found) {
+			/* a quota: not bound, so remembered, or the peer's next
+			 * packet on it would be bound to the next window's owner */
+			orphan_note(m, pe, pkt->spi, now);
 			return MUX_DROP;
+		}
 	}
 	found->state = VPNPT_ESP_STATE_BOUND;
 	found->reason = pe->wreason;
