@@ -517,7 +517,12 @@ static void sa_unhash(struct mux_sa *sa)
 
 static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now);
 
-static void sa_free(struct mux *m, struct mux_sa *sa, u64 now)
+/* sa_free - forget @sa.  With @tombstone its inbound SPI is remembered as
+ * an orphan: if the peer speaks on it again, it is not a new SA of whichever
+ * host owns the window then.  An SA idle for idle_timeout is dead at both
+ * ends by the binding rule's assumption, and needs none: the same SPIs
+ * coming back (manual keys resuming) bind again through a window. */
+static void sa_free(struct mux *m, struct mux_sa *sa, u64 now, bool tombstone)
 {
 	struct mux_pair *pr = sa->pair;
 
@@ -526,9 +531,8 @@ static void sa_free(struct mux *m, struct mux_sa *sa, u64 now)
 	list_del(&sa->list);
 	pr->n_sa--;
 	pr->pe->n_sa--;
-	/* a tombstone: if the peer speaks on it again, the SPI is not
-	 * a new SA of whichever host owns the window then */
-	orphan_note(m, pr->pe, sa->spi_in, now);
+	if (tombstone)
+		orphan_note(m, pr->pe, sa->spi_in, now);
 	pr->ho->n_sa--;
 	WRITE_ONCE(m->n_sa, m->n_sa - 1);
 	obj_uncount(m, sa, sizeof(*sa));
@@ -1265,13 +1269,13 @@ void mux_gc(struct mux *m, u64 now)
 			 * next packet asks for a new window, behind the others. */
 			if (sa_window_over(sa)) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
-				sa_free(m, sa, now);
+				sa_free(m, sa, now, true);
 			}
 			break;
 		case VPNPT_ESP_STATE_BOUND:
 			if (now - seen >= idle) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
-				sa_free(m, sa, now);
+				sa_free(m, sa, now, false);
 			}
 			break;
 		case VPNPT_ESP_STATE_DRAINING:
@@ -1284,7 +1288,7 @@ void mux_gc(struct mux *m, u64 now)
 				mux_count(m, VPNPT_ESP_C_DRAIN_REVIVED);
 			} else {
 				mux_count(m, VPNPT_ESP_C_DRAINED);
-				sa_free(m, sa, now);
+				sa_free(m, sa, now, true);
 			}
 			break;
 		}
@@ -1327,7 +1331,7 @@ void mux_flush(struct mux *m, u64 now)
 
 	mux_lock(&m->lock);
 	list_for_each_entry_safe(sa, sat, &m->sas, list)
-		sa_free(m, sa, now);
+		sa_free(m, sa, now, true);
 	list_for_each_entry_safe(ik, ikt, &m->ikes, list)
 		ike_free(m, ik);
 	list_for_each_entry(pe, &m->peers, list) {

@@ -480,3 +480,25 @@ TEST(Control, DumpResumesFromAnIndex) {
 }
 
 }  // namespace
+
+namespace {
+// Manual keys resuming after idle_timeout: the mapping went, the SPIs did
+// not; they bind again (an idle-expired SA leaves no tombstone).
+TEST(Lifecycle, ManualKeysResumeAfterIdleExpiry) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.idle_timeout = 10;
+  Mux mx(&p);
+  const uint32_t H = ip("192.168.1.11"), P = ip("198.51.100.7");
+  Result o = mx.esp_out(H, P, 0x1001);
+  ASSERT_EQ(mx.esp_in(P, 0x2001).zone, o.zone);
+  mx.advance(11000);
+  mx.advance(1000);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_EXPIRED_IDLE), 1u);
+  Result o2 = mx.esp_out(H, P, 0x1001);
+  ASSERT_EQ(o2.v, MUX_ZONE);
+  Result i2 = mx.esp_in(P, 0x2001);
+  EXPECT_EQ(i2.v, MUX_ZONE) << "bind_ambiguous=" << mx.counter(VPNPT_ESP_C_BIND_AMBIGUOUS);
+  EXPECT_EQ(i2.zone, o2.zone);
+}
+}  // namespace
