@@ -630,20 +630,3 @@ tunnels_recover() {
 	done
 }
 
-# ike_responder_wait SECONDS: ike_responder_up with a deadline of SECONDS (a
-# python start over 9p took more than its 10 s with the machine loaded).
-ike_responder_wait() {
-	n $S /usr/bin/python3 "$VPNPT_VM_TESTS/ike.py" respond > /tmp/ike-responder.log 2>&1 &
-	bg_pid $!
-	wait_for "$1" sh -c "ip netns exec $S ss -Hlun 'sport = :500' | grep -q 500"
-}
-# attack_two_up: mux_two_up with ike_responder_wait 60.
-attack_two_up() {
-	need_vpnpt
-	lab_up 2 || fail "lab"
-	esp_ready || fail "esp4/drbg"
-	mux_up mux
-	tunnel_up 1 || fail "tunnel 1"
-	tunnel_up 2 || fail "tunnel 2"
-	ike_responder_wait 60 || fail "IKE responder"
-}

@@ -31,7 +31,7 @@
 # the module alone, not on the distribution's sysctl defaults.
 . "$VPNPT_VM_TESTS/lib.sh"
 
-attack_two_up
+mux_two_up
 log "router rp_filter before: $(rp_filter_of $R)"
 for k in all default br0 eth0; do n $R sysctl -qw "net.ipv4.conf.$k.rp_filter=0" || fail "rp_filter $k"; done
 log "router rp_filter now: $(rp_filter_of $R)"

@@ -28,7 +28,7 @@ lab_up 3 || fail "lab"
 esp_ready || fail "esp4/drbg"
 mux_up mux
 for i in 1 2 3; do tunnel_up $i || fail "tunnel $i"; done
-ike_responder_wait 60 || fail "IKE responder"
+ike_responder_up || fail "IKE responder"
 run ike_exchange --init-auth --then "ping -q -c 5 -i 0.2 -W 2 -I 10.1.\${NS#vm-h}.1 10.0.0.1" \
 	$(host 1) $(host 2) || log "(first pings: some lost while the other host bound)"
 wait_for 20 bound_at_least 2 || { show_status; fail "hosts 1 and 2 not bound after their IKE"; }
