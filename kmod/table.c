@@ -662,11 +662,16 @@ static void window_close(struct mux *m, struct mux_peer *pe, u64 now)
 	}
 }
 
+/* window_check - close @pe's window if it is over: at its deadline, or at
+ * its cap as the parameters in force now compute it (a lower
+ * pending_timeout shortens the windows already open). */
 static void window_check(struct mux *m, struct mux_peer *pe, u64 now)
 {
-	if (pe->owner && now >= pe->deadline) {
+	u64 cap = window_cap(m, pe);
+
+	if (pe->owner && (now >= pe->deadline || now >= cap)) {
 		mux_count(m, VPNPT_ESP_C_WINDOW_EXPIRED);
-		if (pe->deadline >= window_cap(m, pe))
+		if (now >= cap)
 			mux_count(m, VPNPT_ESP_C_WINDOW_CAPPED);
 		window_close(m, pe, now);
 	}

@@ -340,7 +340,8 @@ void World::result(Packet* pk, const Verdict& r) {
     }
     case T_MANUAL_FIRST: {
       Sa& sa = sas_[pk->idx];
-      if (r.v != MUX_ZONE || sa.started) break;
+      // a packet released after its SA went idle at both ends: nobody answers
+      if (r.v != MUX_ZONE || sa.started || !sa.alive) break;
       sa.started = true;
       data_in(pk->idx);  // the peer answers at once
       break;

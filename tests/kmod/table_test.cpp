@@ -502,3 +502,25 @@ TEST(Lifecycle, ManualKeysResumeAfterIdleExpiry) {
   EXPECT_EQ(i2.zone, o2.zone);
 }
 }  // namespace
+
+// pending_timeout lowered while H1's exchange is in flight: H1's window ends
+// at the cap the new value gives, so R's answer that comes after it is late
+// (another host may own the window by then) and R's SPIs are not bound to
+// the host that is next (fuzz_mux found H1's SPI in H2's zone).
+TEST(Ike, LoweredPendingTimeoutEndsOpenWindowsAtTheNewCap) {
+  Mux mx;
+  int c2 = 2;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));  // window: cap 2 x 5 s
+  EXPECT_EQ(mx.esp_out(H2, R, 0x1002, &c2).v, MUX_HOLD);
+  struct mux_params p;
+  mux_params_get(mx.m(), &p);
+  p.pending_timeout = 1;              // cap now 2 s from the opening
+  ASSERT_EQ(mux_params_set(mx.m(), &p), 0);
+  mx.now += 2500;                     // no gc ran yet
+  mx.ike_in(R, auth_resp(0xa1));      // R installs H1's SA after the cap
+  Result in = mx.esp_in(R, 0x6001);   // H1's SA
+  Result h2 = mx.esp_out(H2, R, 0x1002);
+  EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SPI bound to H2";
+  EXPECT_GE(mx.counter(VPNPT_ESP_C_WINDOW_CAPPED), 1u);
+}
