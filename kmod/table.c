@@ -790,6 +790,13 @@ static void sa_account(struct mux_sa *sa, const struct mux_pkt *pkt, u64 now)
 		WRITE_ONCE(sa->last_seen, now);
 }
 
+/* An SA silent for idle_timeout is gone at both ends (the binding rule's
+ * assumption), also in the moments before gc removes it. */
+static bool sa_idle(const struct mux *m, const struct mux_sa *sa, u64 now)
+{
+	return now - READ_ONCE(sa->last_seen) >= MS(READ_ONCE(m->p.idle_timeout));
+}
+
 /* A pending SA whose window is over: the binding rule says its peer answers
  * within that window, so this one is a stray (a host whose SA the peer does
  * not have), and no longer counts. */
@@ -798,6 +805,35 @@ static bool sa_window_over(const struct mux_sa *sa)
 	const struct mux_peer *pe = sa->pair->pe;
 
 	return pe->owner != sa->pair->host || pe->wopen != sa->wopen;
+}
+
+/* esp_out_pending - a host's ESP on its pending SA @sa.  Within the window
+ * it was made in, it goes out.  Once that window is over the SA is a stray
+ * until gc removes it, and its next packet asks for a window as a new SPI
+ * would: while another host owns the peer's window the peer's answer would
+ * be bound to that host.  Caller holds m->lock. */
+static enum mux_verdict esp_out_pending(struct mux *m, struct mux_sa *sa,
+					const struct mux_pkt *pkt, u64 now, void *cookie,
+					void *aux, u16 *zone)
+{
+	struct mux_pair *pr = sa->pair;
+	struct mux_peer *pe = pr->pe;
+
+	window_check(m, pe, now);
+	if (sa_window_over(sa)) {
+		if (pe->owner && pe->owner != pr->host)
+			return hold(m, pe, pr->ho, VPNPT_ESP_REASON_ESP_FIRST, pkt, now,
+				    cookie, aux);
+		if (!pe->owner) {
+			window_open(m, pe, pr->host, VPNPT_ESP_REASON_ESP_FIRST, now);
+			pe->want = 1;
+		}
+		sa->reason = pe->wreason;
+		sa->wopen = pe->wopen;	/* in the host's window from now */
+	}
+	sa_account(sa, pkt, now);
+	*zone = pr->zone;
+	return MUX_ZONE;
 }
 
 /* esp_out_slow - @host sends ESP to @peer on an SPI not known for it.
@@ -811,8 +847,16 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	struct mux_peer *pe;
 
 	other = out_lookup(m, peer, pkt->spi);
-	if (other && other->pair->host == host) {	/* raced with another CPU */
-		sa_account(other, pkt, now);
+	if (other && other->state != VPNPT_ESP_STATE_PENDING && sa_idle(m, other, now)) {
+		/* gone at both ends: R may have given the SPI to a new SA */
+		mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
+		sa_free(m, other, now, false);
+		other = NULL;
+	}
+	if (other && other->pair->host == host) {
+		if (other->state == VPNPT_ESP_STATE_PENDING)
+			return esp_out_pending(m, other, pkt, now, cookie, aux, zone);
+		sa_account(other, pkt, now);		/* raced with another CPU */
 		*zone = other->pair->zone;
 		return MUX_ZONE;
 	}
@@ -935,7 +979,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 			return MUX_DROP;
 		}
 	}
-	found->state = VPNPT_ESP_STATE_BOUND;
+	WRITE_ONCE(found->state, VPNPT_ESP_STATE_BOUND);
 	found->reason = pe->wreason;
 	found->bound_at = now;
 	sa_set_in(m, found, pkt->spi);
@@ -947,7 +991,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	list_for_each_entry(sa, &m->sas, list) {
 		if (sa->pair == pr && sa != found && sa->state == VPNPT_ESP_STATE_BOUND &&
 		    sa->bound_at < pe->wopen) {
-			sa->state = VPNPT_ESP_STATE_DRAINING;
+			WRITE_ONCE(sa->state, VPNPT_ESP_STATE_DRAINING);
 			sa->drain_start = now;
 		}
 	}
@@ -1205,7 +1249,11 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 		if (pkt->dir == MUX_DIR_OUT) {
 			mux_count(m, VPNPT_ESP_C_ESP_OUT);
 			sa = out_lookup(m, pkt->dst, pkt->spi);
-			if (likely(sa && READ_ONCE(sa->pair)->host == pkt->src)) {
+			/* a pending SA takes the lock (its window may be over),
+			 * and so does an idle one (gone, not collected yet) */
+			if (likely(sa && READ_ONCE(sa->pair)->host == pkt->src &&
+				   READ_ONCE(sa->state) != VPNPT_ESP_STATE_PENDING &&
+				   !sa_idle(m, sa, now))) {
 				sa_account(sa, pkt, now);
 				*zone = READ_ONCE(sa->pair)->zone;
 				return MUX_ZONE;
@@ -1289,7 +1337,7 @@ void mux_gc(struct mux *m, u64 now)
 			if (now - seen < drain / 2) {
 				/* still carrying traffic: a parallel child SA,
 				 * not the one the rekey replaced */
-				sa->state = VPNPT_ESP_STATE_BOUND;
+				WRITE_ONCE(sa->state, VPNPT_ESP_STATE_BOUND);
 				mux_count(m, VPNPT_ESP_C_DRAIN_REVIVED);
 			} else {
 				mux_count(m, VPNPT_ESP_C_DRAINED);
@@ -1457,7 +1505,7 @@ u64 mux_mem_bound(const struct mux_params *p)
 /* Field by field: the hooks read enabled and wan_ifindex without the lock. */
 static void params_store(struct mux *m, const struct mux_params *p)
 {
-	m->p.idle_timeout = p->idle_timeout;
+	WRITE_ONCE(m->p.idle_timeout, p->idle_timeout);
 	m->p.pending_timeout = p->pending_timeout;
 	m->p.drain_timeout = p->drain_timeout;
 	m->p.max_per_host = p->max_per_host;

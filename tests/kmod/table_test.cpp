@@ -524,3 +524,55 @@ TEST(Ike, LoweredPendingTimeoutEndsOpenWindowsAtTheNewCap) {
   EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SPI bound to H2";
   EXPECT_GE(mx.counter(VPNPT_ESP_C_WINDOW_CAPPED), 1u);
 }
+
+// A pending SA outlives its window until gc.  Its host's next packet on it
+// asks for a window again, as a new SPI would: it used to pass on the fast
+// path while another host owned the window, and R's answer to it was then
+// bound to that other host (fuzz_mux: a manual SA re-created with an old
+// outbound SPI; the answer landed in a LAN attacker's zone).
+TEST(Esp, PendingSaPastItsWindowAsksForANewOne) {
+  Mux mx;
+  int c1 = 1;
+  Result h1 = mx.esp_out(H1, R, 0x1001);        // H1's window, pending
+  ASSERT_EQ(h1.v, MUX_ZONE);
+  mx.now += 5000;                               // over; no gc ran yet
+  Result h2 = mx.esp_out(H2, R, 0x1002);        // H2's window now
+  ASSERT_EQ(h2.v, MUX_ZONE);
+  Result again = mx.esp_out(H1, R, 0x1001, &c1);
+  EXPECT_EQ(again.v, MUX_HOLD) << "H1's stale pending SA went out in H2's window";
+  if (again.v != MUX_HOLD) {
+    Result in = mx.esp_in(R, 0x6001);           // R answers H1
+    EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SPI bound to H2";
+  }
+  Result in2 = mx.esp_in(R, 0x6002);            // R answers H2
+  EXPECT_EQ(in2.zone, h2.zone);
+}
+
+// An SA idle for idle_timeout is gone at both ends, also before gc has
+// removed it: a manual SA re-created with its outbound SPI (and a new
+// inbound one) needs a window, or R's new SPI is bound to whoever owns the
+// window then (fuzz_mux: H1's answer in H3's zone).
+TEST(Esp, IdleSaNotYetCollectedIsGoneForItsOutboundSpi) {
+  Mux mx;
+  int c1 = 1;
+  struct mux_params p;
+  mux_params_get(mx.m(), &p);
+  Result h1 = mx.esp_out(H1, R, 0x1001);
+  ASSERT_EQ(mx.esp_in(R, 0x6001).zone, h1.zone);
+  mx.now += uint64_t(p.idle_timeout) * 1000;  // gone; no gc ran yet
+  Result h2 = mx.esp_out(H2, R, 0x1002);       // H2's window
+  ASSERT_EQ(h2.v, MUX_ZONE);
+  Result again = mx.esp_out(H1, R, 0x1001, &c1);
+  if (again.v == MUX_ZONE) {                    // before: it went out at once
+    Result in = mx.esp_in(R, 0x6009);          // and R answered it
+    EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SPI bound to H2";
+  }
+  ASSERT_EQ(again.v, MUX_HOLD) << "H1's new SA went out in H2's window";
+  EXPECT_EQ(mx.esp_in(R, 0x6002).zone, h2.zone);  // H2's window closes
+  std::vector<void*> rel;
+  mx.take_released(rel);
+  ASSERT_EQ(rel.size(), 1u);
+  Result h1new = mx.esp_out(H1, R, 0x1001, &c1);  // re-injected: H1's window
+  ASSERT_EQ(h1new.v, MUX_ZONE);
+  EXPECT_EQ(mx.esp_in(R, 0x6009).zone, h1new.zone);
+}
