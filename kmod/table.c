@@ -1393,6 +1393,10 @@ void mux_flush(struct mux *m, u64 now)
 		pe->installed = false;
 		list_for_each_entry_safe(h, ht, &pe->held, node)
 			held_move(m, pe, h, &m->expired);
+		/* exchanges in flight finish unseen now, as in a WAN outage:
+		 * the peer is kept and binds nothing for a while, so that
+		 * its new SAs show up as orphans first (mux_blind_end) */
+		contend(pe, now + MUX_INFLIGHT_FACTOR * MS(m->p.pending_timeout));
 	}
 	/* pairs, peers and hosts are unused now: let gc free them at once */
 	list_for_each_entry(pr, &m->pairs, list)
@@ -1404,8 +1408,16 @@ void mux_flush(struct mux *m, u64 now)
 void mux_destroy(struct mux *m)
 {
 	struct mux_held *h, *ht;
+	struct mux_peer *pe;
+	u64 end = (u64)-1 / 2;
 
-	mux_flush(m, (u64)-1 / 2);
+	mux_flush(m, end);
+	/* nothing is bound any more: the peers kept for contention go too */
+	mux_lock(&m->lock);
+	list_for_each_entry(pe, &m->peers, list)
+		pe->contended_until = 0;
+	mux_unlock(&m->lock);
+	mux_gc(m, end);
 	/* the caller took released/expired before; whatever is left is freed */
 	list_for_each_entry_safe(h, ht, &m->released, node)
 		mux_free(h);

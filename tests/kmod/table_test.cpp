@@ -576,3 +576,24 @@ TEST(Esp, IdleSaNotYetCollectedIsGoneForItsOutboundSpi) {
   ASSERT_EQ(h1new.v, MUX_ZONE);
   EXPECT_EQ(mx.esp_in(R, 0x6009).zone, h1new.zone);
 }
+
+// FLUSH forgets the IKE SAs and windows, so an exchange in flight is
+// finished blind: R's first packets on that SA must be remembered (orphans)
+// and never bound to a later window of another host.  Before, the flush
+// also freed the peer, so R's packet was unsolicited, remembered nowhere,
+// and bound to the next owner (fuzz_mux: H0's SA in a LAN attacker's zone).
+TEST(Control, FlushLeavesAnExchangeInFlightUnbound) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mux_flush(mx.m(), mx.now);
+  mx.advance(1000);
+  mx.ike_in(R, auth_resp(0xa1));   // R installs H1's SA
+  mx.esp_in(R, 0x6001);            // and sends on it
+  mx.esp_out(H1, R, 0x1001);       // H1 sends; the table takes it for a new SA
+  mx.advance(11'000);              // no answer in H1's window: it ends
+  Result h2 = mx.esp_out(H2, R, 0x1002);
+  ASSERT_EQ(h2.v, MUX_ZONE);
+  Result in = mx.esp_in(R, 0x6001);
+  EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SA bound to H2";
+}

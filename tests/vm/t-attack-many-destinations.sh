@@ -66,8 +66,8 @@ hosts_no_stray_esp 1 2 || { show_counters; fail "ESP reached a host that has no 
 [ $rc = 0 ] || show_counters
 
 run vpnpt --config "$CFG" remove || fail "vpnpt remove"
-# The flush frees mappings at once, the rest in the module's 1 s gc and
-# after an RCU grace period: give it a few seconds to come back.
+# What the flood allocated and nothing keeps goes in the module's 1 s gc
+# and after an RCU grace period: give it a few seconds to come back.
 back() { [ "$(mem_get "$(mem_line)" kmalloc-2k)" -le $(( $(mem_get "$mem0" kmalloc-2k) + 64 )) ]; }
 wait_for 10 back || log "kmalloc-2k not back within 64 objects of its baseline 10 s after remove"
 # remove keeps mappings (restarts resume tunnels) and stops classifying:
