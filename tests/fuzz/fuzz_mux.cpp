@@ -169,7 +169,7 @@ class World {
   void data_in(size_t idx);
   Bytes ike_pkt(const Neg& n, bool from_peer, bool response);
   uint32_t host_iif(int h) const { return h % 2 ? IF_LAN2 : IF_LAN; }
-  bool spi_taken(int r, uint32_t so, uint32_t si);
+  bool spi_taken(int h, int r, uint32_t so, uint32_t si);
 
   // --- everyone else
   void other(Bytes b, uint32_t iif);
@@ -190,6 +190,7 @@ class World {
   std::set<std::pair<int, int>> ike_up_;
   std::map<uint16_t, std::pair<uint32_t, uint32_t>> zone_owner_;  // conntrack: zone -> (host, peer)
   std::set<std::pair<int, uint32_t>> used_in_;  // honest (peer, spi_in) ever used
+  std::map<std::pair<int, uint32_t>, int> used_out_;  // honest (peer, spi_out) -> its host
   std::set<std::pair<uint32_t, uint32_t>> atk_in_, atk_out_;
   std::set<std::pair<uint32_t, uint64_t>> atk_ispi_;
   std::set<std::pair<int, int>> ike_tainted_;
@@ -457,10 +458,14 @@ void World::send_response(size_t idx) {
   else send(ike_pkt(n, true, true), IF_WAN, T_NEG_RESP, idx);
 }
 
-bool World::spi_taken(int r, uint32_t so, uint32_t si) {
+bool World::spi_taken(int h, int r, uint32_t so, uint32_t si) {
   // R's kernel refuses a second SA on (our WAN, spi) and SPIs are random
-  // 32-bit values: an inbound SPI is never used twice at one peer.
+  // 32-bit values: an inbound SPI is never used twice at one peer, and an
+  // outbound one (R's) never for two hosts.  The same host may use its
+  // outbound SPI again once the SA is gone (manual keys re-created).
   if (used_in_.count({r, si})) return true;
+  auto o = used_out_.find({r, so});
+  if (o != used_out_.end() && o->second != h) return true;
   for (auto& sa : sas_)
     if (sa.alive && sa.r == r && sa.s_out == so) return true;
   return false;
@@ -477,8 +482,9 @@ void World::progress(size_t idx, uint16_t so, uint16_t si) {
   sa.r = n.r;
   sa.s_out = honest_spi(so);
   sa.s_in = honest_spi(si);
-  if (spi_taken(sa.r, sa.s_out, sa.s_in)) return;
+  if (spi_taken(sa.h, sa.r, sa.s_out, sa.s_in)) return;
   used_in_.insert({sa.r, sa.s_in});
+  used_out_[{sa.r, sa.s_out}] = sa.h;
   // negotiated in an IKE SA an attacker claimed with a guessed SPI: the
   // table may rightly give its child SAs to the attacker
   sa.tainted = atk_in_.count({peer_addr(sa.r), sa.s_in}) || atk_out_.count({peer_addr(sa.r), sa.s_out}) ||
@@ -500,8 +506,9 @@ void World::manual_sa(int h, int r, uint16_t so, uint16_t si) {
   sa.r = r;
   sa.s_out = honest_spi(so);
   sa.s_in = honest_spi(si);
-  if (spi_taken(r, sa.s_out, sa.s_in)) return;
+  if (spi_taken(h, r, sa.s_out, sa.s_in)) return;
   used_in_.insert({r, sa.s_in});
+  used_out_[{r, sa.s_out}] = h;
   sa.tainted = atk_in_.count({peer_addr(r), sa.s_in}) || atk_out_.count({peer_addr(r), sa.s_out});
   sas_.push_back(sa);
   TRACE("  manual SA %zu h%d r%d out 0x%x in 0x%x%s\n", sas_.size() - 1, h, r, sa.s_out, sa.s_in,
