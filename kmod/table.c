@@ -1182,18 +1182,20 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 			/* a held late message released: its SA is still to come */
 			if (!pe->want)
 				pe->want = 1;
-		} else if (pe->owner) {
+		} else if (pe->owner || pkt->dir == MUX_DIR_IN) {
 			/* A message of an exchange admitted earlier (or started
-			 * before we loaded) while another host owns the window.
-			 * From the host: hold it, the peer cannot install the SA
+			 * before we loaded) while its window is over: another host
+			 * owns the window, or nobody does yet.  From the host:
+			 * hold it behind the owner, the peer cannot install the SA
 			 * before it has the answer.  From the peer: it may have
 			 * installed an SA for this host already, so no unknown SPI
-			 * of this peer is bound until that settles. */
+			 * of this peer is bound until that settles (the next
+			 * window, whoever opens it, would take it). */
 			mux_count(m, VPNPT_ESP_C_WINDOW_CONFLICT);
 			if (pkt->dir == MUX_DIR_OUT)
 				return hold(m, pe, ik->pair->ho, VPNPT_ESP_REASON_IKE, pkt, now,
 					    cookie, aux);
-			contend(pe, pe->deadline + MS(m->p.pending_timeout));
+			contend(pe, (pe->owner ? pe->deadline : now) + MS(m->p.pending_timeout));
 		}
 	}
 	if (m->p.keep_ike_port && !pkt->natt) {

@@ -597,3 +597,19 @@ TEST(Control, FlushLeavesAnExchangeInFlightUnbound) {
   Result in = mx.esp_in(R, 0x6001);
   EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SA bound to H2";
 }
+
+// R answers H1's exchange after H1's window ended and nobody owns R's
+// window yet: the next window, whoever opens it, must not take R's first
+// packets on H1's new SA.  Before, the late answer raised contention only
+// while another host owned the window.
+TEST(Ike, LateAnswerWithNoWindowOwnerContendsThePeer) {
+  Mux mx;
+  mx.ike_out(H1, R, sa_init(0xa1));
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.advance(10'000);                       // H1's window ends at its cap
+  mx.ike_in(R, auth_resp(0xa1));            // late: R installs H1's SA
+  Result h2 = mx.esp_out(H2, R, 0x1002);    // H2's window opens
+  ASSERT_EQ(h2.v, MUX_ZONE);
+  Result in = mx.esp_in(R, 0x6001);         // R on H1's SA
+  EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SA bound to H2";
+}
