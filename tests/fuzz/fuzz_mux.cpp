@@ -188,6 +188,7 @@ class World {
   std::vector<size_t> old_;
   std::vector<Neg> negs_;
   std::set<std::pair<int, int>> ike_up_;
+  std::map<std::pair<int, int>, uint64_t> ike_seen_;  // an IKE SA's last message
   std::map<uint16_t, std::pair<uint32_t, uint32_t>> zone_owner_;  // conntrack: zone -> (host, peer)
   std::set<std::pair<int, uint32_t>> used_in_;  // honest (peer, spi_in) ever used
   std::map<std::pair<int, uint32_t>, int> used_out_;  // honest (peer, spi_out) -> its host
@@ -407,6 +408,7 @@ void World::housekeep() {
 // ------------------------------------------------------------ honest world
 
 Bytes World::ike_pkt(const Neg& n, bool from_peer, bool response) {
+  ike_seen_[{n.h, n.r}] = now_;
   uint8_t exch = n.ikev1 ? IKEV1_EXCH_QUICK_MODE : IKEV2_EXCH_CREATE_CHILD;
   struct ike_info i = ike_hdr(n.ikev1 ? 1 : 2, exch, honest_ispi(n.h, n.r), 0x77, n.msgid, response);
   Bytes msg = ike(i);
@@ -435,6 +437,7 @@ void World::negotiate(int h, int r, uint8_t flags) {
     TRACE("  IKE SA init h%d r%d\n", h, r);
     send(ipv4(host_addr(h), peer_addr(r), PROTO_UDP, udp(port, port, msg)), host_iif(h), T_IKE_INIT, 0);
     ike_up_.insert({h, r});
+    ike_seen_[{h, r}] = now_;
     n.by_peer = false;
   } else {
     n.by_peer = !n.ikev1 && (flags & 2);
@@ -615,6 +618,14 @@ void World::check() {
   for (auto& sa : sas_)
     if (sa.alive && sa.last_used && now_ - sa.last_used >= uint64_t(p.idle_timeout) * 1000)
       sa.alive = false;
+  // the same for an IKE SA: its exchanges are abandoned (no peer answers
+  // after that long), and the host's next negotiation starts a new one
+  for (auto it = ike_up_.begin(); it != ike_up_.end();) {
+    if (now_ - ike_seen_[*it] < uint64_t(p.idle_timeout) * 1000) { ++it; continue; }
+    for (auto& n : negs_)
+      if (n.h == it->first && n.r == it->second) n.state = 3;
+    it = ike_up_.erase(it);
+  }
   std::vector<struct mux_view> v;
   mux_dump(&m_, 0, now_, [](void* ctx, const struct mux_view* e) {
     static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*e);
