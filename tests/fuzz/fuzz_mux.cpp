@@ -559,13 +559,25 @@ void World::retire() {
 
 // ------------------------------------------------------------ everyone else
 
-void World::other(Bytes b, uint32_t iif) {
-  if (iif != IF_WAN && b.size() >= 20) {
-    uint32_t src;
-    memcpy(&src, &b[12], 4);
+// Not sent: nothing on a LAN tells a host from one spoofing its address,
+// and nothing on the internet tells a peer from one spoofing its address
+// (kmod/DESIGN.md, threat model, says what such a forger can still do).
+bool spoofs_honest(const Bytes& b, uint32_t iif) {
+  if (b.size() < 20) return false;
+  uint32_t src;
+  memcpy(&src, &b[12], 4);
+  if (iif == IF_WAN) {
+    for (int r = 0; r < N_PEERS; r++)
+      if (src == peer_addr(r)) return true;
+  } else {
     for (int h = 0; h < N_HOSTS; h++)
-      if (src == host_addr(h)) return;  // a LAN host spoofing an honest one: not sent
+      if (src == host_addr(h)) return true;
   }
+  return false;
+}
+
+void World::other(Bytes b, uint32_t iif) {
+  if (spoofs_honest(b, iif)) return;
   send(std::move(b), iif, T_OTHER, 0);
 }
 
@@ -810,13 +822,8 @@ bool World::step(Reader& in) {
       uint32_t iif = (side & 1) ? IF_WAN : (side & 2) ? IF_LAN2 : IF_LAN;
       TRACE("raw %zu bytes if %u headlen %u\n", n, iif, hl);
       Packet* pk = new Packet{std::move(b), iif, hl == 255 ? UINT32_MAX : hl, T_OTHER, 0, 0};
-      if (iif != IF_WAN && pk->b.size() >= 20) {
-        uint32_t src;
-        memcpy(&src, &pk->b[12], 4);
-        for (int h = 0; h < N_HOSTS; h++)
-          if (src == host_addr(h)) { delete pk; pk = nullptr; break; }
-      }
-      if (pk) send(pk);
+      if (spoofs_honest(pk->b, iif)) delete pk;
+      else send(pk);
       break;
     }
     case OP_FORGE_ESP: {
