@@ -970,6 +970,15 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		orphan_note(m, pe, pkt->spi, now);
 		return MUX_PASS;
 	}
+	if (!found && pe->wreason == VPNPT_ESP_REASON_ESP_FIRST) {
+		/* Manual keys: the host speaks first, so its new SA is a
+		 * pending one.  There is none yet (the window just passed to
+		 * it and its packet is on its way back through the hook): R
+		 * has not seen that packet, and this SPI is someone else's. */
+		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
+		orphan_note(m, pe, pkt->spi, now);
+		return MUX_PASS;
+	}
 	if (!found) {
 		found = sa_new(m, pr, VPNPT_ESP_STATE_BOUND, pe->wreason, now);
 		if (!found) {

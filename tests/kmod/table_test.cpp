@@ -613,3 +613,27 @@ TEST(Ike, LateAnswerWithNoWindowOwnerContendsThePeer) {
   Result in = mx.esp_in(R, 0x6001);         // R on H1's SA
   EXPECT_FALSE(in.v == MUX_ZONE && in.zone == h2.zone) << "H1's SA bound to H2";
 }
+
+// Manual keys: the host speaks first.  When R's window passes to a held
+// host, its packet is released but not yet back through the hook; an
+// unknown SPI from R in that moment is not that host's new SA (R has not
+// seen its packet) and must not be bound to it.  Before, it was, the
+// host's packet then attached to that SPI without a window, and R's real
+// answer to it was lost or bound in the next window, another host's
+// (fuzz_mux: blind-period-cascade).
+TEST(Esp, EspFirstWindowBindsOnlyAfterItsHostsPacket) {
+  Mux mx;
+  int c2 = 2;
+  mx.esp_out(H1, R, 0x1001);                                // H1's window
+  EXPECT_EQ(mx.esp_out(H2, R, 0x1002, &c2).v, MUX_HOLD);
+  EXPECT_EQ(mx.esp_in(R, 0x6001).v, MUX_ZONE);               // H1 bound: H2's turn
+  std::vector<void*> rel;
+  mx.take_released(rel);
+  ASSERT_EQ(rel.size(), 1u);                                 // H2's packet on its way
+  EXPECT_EQ(mx.esp_in(R, 0x7777).v, MUX_PASS) << "a stray SPI bound to H2";
+  Result h2 = mx.esp_out(H2, R, 0x1002, &c2);                // re-injected
+  ASSERT_EQ(h2.v, MUX_ZONE);
+  Result in = mx.esp_in(R, 0x6002);                          // R answers H2
+  EXPECT_EQ(in.v, MUX_ZONE);
+  EXPECT_EQ(in.zone, h2.zone);
+}
