@@ -72,6 +72,7 @@ struct mux_peer {
 	u32 want;		/* child SAs still expected in this window */
 	u64 wopen, deadline;
 	u64 contended_until;	/* no binds: a late exchange of another host */
+	u64 forgot;		/* an unbound SPI could not be remembered then */
 	bool installed;		/* the peer may be sending on the owner's new SA */
 	/* SPIs seen from this peer while unbound: they existed before any
 	 * window opened, so they are never a window owner's *new* SA.  A ring
@@ -369,11 +370,20 @@ static void peer_free(struct mux *m, struct mux_peer *pe)
 	mux_free_rcu(pe, rcu);
 }
 
-static bool peer_unused(const struct mux_peer *pe, u64 now)
+/* No unknown SPI of @pe is bound now: a late exchange of another host or a
+ * blind period (until contended_until), or an SPI it could not remember
+ * (for as long as that SA may stay silent: idle_timeout as set now). */
+static bool peer_contended(const struct mux *m, const struct mux_peer *pe, u64 now)
+{
+	return now < pe->contended_until ||
+	       (pe->forgot && now - pe->forgot < MS(m->p.idle_timeout));
+}
+
+static bool peer_unused(const struct mux *m, const struct mux_peer *pe, u64 now)
 {
 	/* a peer under contention remembers that no unknown SPI of it may be
 	 * bound yet: forgetting it would forget that */
-	return !pe->n_pairs && !pe->owner && !pe->n_held && now >= pe->contended_until;
+	return !pe->n_pairs && !pe->owner && !pe->n_held && !peer_contended(m, pe, now);
 }
 
 /* Peers without pairs are kept only for their orphans, and at most
@@ -383,7 +393,7 @@ static bool peer_evict_idle(struct mux *m, u64 now)
 	struct mux_peer *pe;
 
 	list_for_each_entry(pe, &m->idle_peers, idle) {
-		if (peer_unused(pe, now)) {
+		if (peer_unused(m, pe, now)) {
 			peer_free(m, pe);
 			mux_count(m, VPNPT_ESP_C_PEERS_EVICTED);
 			return true;
@@ -718,9 +728,11 @@ static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now)
 		pe->orphan = obj_alloc(m, MUX_ORPHANS * sizeof(*pe->orphan));
 		if (unlikely(!pe->orphan)) {
 			/* it cannot remember this SPI, so it binds nothing at
-			 * this peer until a forgotten SPI has gone quiet (the
-			 * fuzzer found the cross-delivery otherwise) */
-			contend(pe, now + MS(m->p.idle_timeout));
+			 * this peer until a forgotten SPI has gone quiet, by the
+			 * idle_timeout in force then (the fuzzer found the
+			 * cross-delivery otherwise, also after idle_timeout was
+			 * raised) */
+			pe->forgot = now;
 			return;
 		}
 		memset(pe->orphan, 0, MUX_ORPHANS * sizeof(*pe->orphan));
@@ -962,7 +974,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 			ambiguous = true;
 		}
 	}
-	if (ambiguous || now < pe->contended_until) {
+	if (ambiguous || peer_contended(m, pe, now)) {
 		/* Two hosts could own this SPI: another host's SA is still
 		 * unbound, or another host's exchange finished late, after its
 		 * window.  Refuse: a lost packet, never a cross-delivery. */
@@ -1371,7 +1383,7 @@ void mux_gc(struct mux *m, u64 now)
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
 		/* kept only while it remembers orphans, idle_timeout at most */
-		if (!peer_unused(pe, now) || (pe->orphan && now - pe->last_seen < idle))
+		if (!peer_unused(m, pe, now) || (pe->orphan && now - pe->last_seen < idle))
 			continue;
 		peer_free(m, pe);
 	}
@@ -1425,8 +1437,10 @@ void mux_destroy(struct mux *m)
 	mux_flush(m, end);
 	/* nothing is bound any more: the peers kept for contention go too */
 	mux_lock(&m->lock);
-	list_for_each_entry(pe, &m->peers, list)
+	list_for_each_entry(pe, &m->peers, list) {
 		pe->contended_until = 0;
+		pe->forgot = 0;
+	}
 	mux_unlock(&m->lock);
 	mux_gc(m, end);
 	/* the caller took released/expired before; whatever is left is freed */
