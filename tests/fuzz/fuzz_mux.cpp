@@ -190,8 +190,8 @@ class World {
   std::set<std::pair<int, int>> ike_up_;
   std::map<std::pair<int, int>, uint64_t> ike_seen_;  // an IKE SA's last message
   std::map<uint16_t, std::pair<uint32_t, uint32_t>> zone_owner_;  // conntrack: zone -> (host, peer)
-  std::set<std::pair<int, uint32_t>> used_in_;  // honest (peer, spi_in) ever used
-  std::map<std::pair<int, uint32_t>, int> used_out_;  // honest (peer, spi_out) -> its host
+  // honest SPIs ever used: (peer, spi_in) -> (host, spi_out), and back
+  std::map<std::pair<int, uint32_t>, std::pair<int, uint32_t>> used_in_, used_out_;
   std::set<std::pair<uint32_t, uint32_t>> atk_in_, atk_out_;
   std::set<std::pair<uint32_t, uint64_t>> atk_ispi_;
   std::set<std::pair<int, int>> ike_tainted_;
@@ -463,14 +463,17 @@ void World::send_response(size_t idx) {
 
 bool World::spi_taken(int h, int r, uint32_t so, uint32_t si) {
   // R's kernel refuses a second SA on (our WAN, spi) and SPIs are random
-  // 32-bit values: an inbound SPI is never used twice at one peer, and an
-  // outbound one (R's) never for two hosts.  The same host may use its
-  // outbound SPI again once the SA is gone (manual keys re-created).
-  if (used_in_.count({r, si})) return true;
+  // 32-bit values: an SPI is never used for two SAs, except the same pair
+  // again by the same host once its SA is gone (manual keys re-created
+  // from the same configuration).  A manual SA re-created with one SPI
+  // kept and the other changed is a limit (kmod/DESIGN.md).
+  auto i = used_in_.find({r, si});
   auto o = used_out_.find({r, so});
-  if (o != used_out_.end() && o->second != h) return true;
+  bool in_ok = i == used_in_.end() || i->second == std::make_pair(h, so);
+  bool out_ok = o == used_out_.end() || o->second == std::make_pair(h, si);
+  if (!in_ok || !out_ok) return true;
   for (auto& sa : sas_)
-    if (sa.alive && sa.r == r && sa.s_out == so) return true;
+    if (sa.alive && sa.r == r && (sa.s_out == so || sa.s_in == si)) return true;
   return false;
 }
 
@@ -486,8 +489,8 @@ void World::progress(size_t idx, uint16_t so, uint16_t si) {
   sa.s_out = honest_spi(so);
   sa.s_in = honest_spi(si);
   if (spi_taken(sa.h, sa.r, sa.s_out, sa.s_in)) return;
-  used_in_.insert({sa.r, sa.s_in});
-  used_out_[{sa.r, sa.s_out}] = sa.h;
+  used_in_[{sa.r, sa.s_in}] = {sa.h, sa.s_out};
+  used_out_[{sa.r, sa.s_out}] = {sa.h, sa.s_in};
   // negotiated in an IKE SA an attacker claimed with a guessed SPI: the
   // table may rightly give its child SAs to the attacker
   sa.tainted = atk_in_.count({peer_addr(sa.r), sa.s_in}) || atk_out_.count({peer_addr(sa.r), sa.s_out}) ||
@@ -510,8 +513,8 @@ void World::manual_sa(int h, int r, uint16_t so, uint16_t si) {
   sa.s_out = honest_spi(so);
   sa.s_in = honest_spi(si);
   if (spi_taken(h, r, sa.s_out, sa.s_in)) return;
-  used_in_.insert({r, sa.s_in});
-  used_out_[{r, sa.s_out}] = h;
+  used_in_[{r, sa.s_in}] = {h, sa.s_out};
+  used_out_[{r, sa.s_out}] = {h, sa.s_in};
   sa.tainted = atk_in_.count({peer_addr(r), sa.s_in}) || atk_out_.count({peer_addr(r), sa.s_out});
   sas_.push_back(sa);
   TRACE("  manual SA %zu h%d r%d out 0x%x in 0x%x%s\n", sas_.size() - 1, h, r, sa.s_out, sa.s_in,
