@@ -123,6 +123,7 @@ struct Neg {
   bool by_peer, ikev1, natt;
   uint32_t msgid;
   int state = 0;  // 0 request to send, 1 held, 2 sent, 3 done, 4 response held
+  bool blind = false;  // in flight at a FLUSH: the module forgot it
 };
 
 struct Verdict {
@@ -494,7 +495,7 @@ void World::progress(size_t idx, uint16_t so, uint16_t si) {
   // negotiated in an IKE SA an attacker claimed with a guessed SPI: the
   // table may rightly give its child SAs to the attacker
   sa.tainted = atk_in_.count({peer_addr(sa.r), sa.s_in}) || atk_out_.count({peer_addr(sa.r), sa.s_out}) ||
-               ike_tainted_.count({n.h, n.r});
+               ike_tainted_.count({n.h, n.r}) || n.blind;
   for (auto& o : sas_)
     if (o.alive && o.h == n.h && o.r == n.r) old_.push_back(size_t(&o - &sas_[0]));
   sa.started = true;
@@ -777,6 +778,13 @@ bool World::step(Reader& in) {
       break;
     case OP_FLUSH:
       TRACE("flush\n");
+      // FLUSH forgets everything, as a module loaded just now knows nothing
+      // (kmod/DESIGN.md, Limits): an exchange in flight and an SA whose first
+      // inbound packet was not read yet are not checked
+      for (auto& n : negs_)
+        if (n.state != 0 && n.state != 3) n.blind = true;
+      for (auto& sa : sas_)
+        if (sa.alive && !sa.in_parsed) sa.tainted = true;
       mux_flush(&m_, now_);
       housekeep();
       break;
