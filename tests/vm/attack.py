@@ -170,6 +170,14 @@ def forge(a):
           % (p.n, a.kind, a.dst, len(srcs), p.elapsed()), flush=True)
 
 
+def how_much(p):
+    """--rate, and --count or --duration: how many packets a flood sends."""
+    p.add_argument("--rate", type=float, default=0)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--count", type=int)
+    g.add_argument("--duration", type=float)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -178,17 +186,11 @@ def main():
     e.add_argument("--spread", type=int, default=1)
     e.add_argument("--spi", type=lambda v: int(v, 0), required=True)
     e.add_argument("--new-spi", action="store_true")
-    e.add_argument("--rate", type=float, default=0)
-    g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--count", type=int)
-    g.add_argument("--duration", type=float)
+    how_much(e)
     i = sub.add_parser("ike-init")
     i.add_argument("--dst", required=True)
     i.add_argument("--spread", type=int, default=1)
-    i.add_argument("--rate", type=float, default=0)
-    g = i.add_mutually_exclusive_group(required=True)
-    g.add_argument("--count", type=int)
-    g.add_argument("--duration", type=float)
+    how_much(i)
     h = sub.add_parser("child-hog")
     h.add_argument("--peer", required=True)
     h.add_argument("--interval", type=float, required=True)
@@ -198,10 +200,7 @@ def main():
     f.add_argument("--dst", required=True)
     f.add_argument("--src", required=True)
     f.add_argument("--src-spread", type=int, default=1)
-    f.add_argument("--rate", type=float, default=0)
-    g = f.add_mutually_exclusive_group(required=True)
-    g.add_argument("--count", type=int)
-    g.add_argument("--duration", type=float)
+    how_much(f)
     a = ap.parse_args()
     {"esp": esp, "ike-init": ike_init, "child-hog": child_hog, "forge": forge}[a.cmd](a)
     return 0

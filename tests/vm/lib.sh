@@ -474,6 +474,25 @@ lab_many_peers() {
 	ip -n $S route add blackhole 198.18.0.0/15
 }
 
+# flood_lab_up: the setup of the flood tests (t-attack-many-destinations,
+# -flood-memory): two LAN hosts, esp = "mux" with idle_timeout $FLOOD_IDLE
+# (what a flood left must be gone soon after remove), 198.18/15 routed to
+# the server, host 2's manual-key tunnel and the server's IKE responder.
+# Sets pt (pending_timeout) and bound (mux_mem_bound() for the default
+# zone_count and max_mappings, kmod/DESIGN.md).
+FLOOD_IDLE=20
+flood_lab_up() {
+	need_vpnpt
+	lab_up 2 || fail "lab"
+	esp_ready || fail "esp4/drbg"
+	mux_up mux $'[ipsec.mux]\nidle_timeout = '$FLOOD_IDLE
+	pt=$(cfg_pending_timeout)
+	bound=8585216
+	lab_many_peers || fail "routes to 198.18.0.0/15"
+	run tunnel_up 2 || fail "tunnel 2"
+	run ike_responder_up || fail "IKE responder"
+}
+
 # pending_timeout of the applied config ($CFG); the module's default (5) if unset.
 cfg_pending_timeout() {
 	local v

@@ -25,16 +25,8 @@
 ndst=5000
 secs=60
 rate=1000
-need_vpnpt
-lab_up 2 || fail "lab"
-esp_ready || fail "esp4/drbg"
-idle=20
-mux_up mux $'[ipsec.mux]\nidle_timeout = '$idle
-pt=$(cfg_pending_timeout)
-bound=8585216      # mux_mem_bound() for the default zone_count and max_mappings
-lab_many_peers || fail "routes to 198.18.0.0/15"
-run tunnel_up 2 || fail "tunnel 2"
-run ike_responder_up || fail "IKE responder"
+flood_lab_up
+idle=$FLOOD_IDLE
 
 mem0=$(mem_line)
 log "memory before the floods: $mem0 mem_bytes=$(esp_counter mem_bytes)"
