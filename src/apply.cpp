@@ -29,6 +29,29 @@ std::string transaction(const Ruleset& rs) {
   return "add table " + table_ref() + "\ndelete table " + table_ref() + "\n" + rs.text;
 }
 
+// Load (or dry-run) the transaction of `rs`. It is handed to libnftables in a
+// private memfd, never through a shared file: `check -c draft.toml` beside a
+// running apply cannot change what apply checks or commits. A transaction
+// the kernel refuses is kept in the run folder, and the error names it.
+void load(Nft& nft, const Ruleset& rs, const std::string& what, bool dry_run) {
+  const std::string text = transaction(rs);
+  std::string err, source;
+  if (nft.try_load(text, &err, &source, dry_run)) return;
+  std::string kept;
+  try {
+    kept = keep_transaction(text);
+  } catch (const Error&) {
+    // Not being able to keep a copy must not hide the kernel's refusal.
+  }
+  if (!kept.empty())
+    for (size_t pos = 0; (pos = err.find(source, pos)) != std::string::npos; pos += kept.size())
+      err.replace(pos, source.size(), kept);
+  while (!err.empty() && err.back() == '\n') err.pop_back();
+  throw Error(ErrorKind::Kernel, what,
+              "nftables refused the transaction; nothing was changed\n" + err +
+                  (kept.empty() ? "" : "\n(the transaction is kept in " + kept + ")"));
+}
+
 
 // The config, checked against this machine; then the permission to act on it.
 Config load_checked(const Options& opt) {
@@ -80,7 +103,7 @@ void run_check(const Options& opt, std::ostream& out) {
   require_pieces(pieces);
   EspDecision esp = decide_esp(cfg, /*load=*/false);
   Nft nft;
-  nft.load_file(transaction(rs), transaction_file(), "check", /*dry_run=*/true);
+  load(nft, rs, "check", /*dry_run=*/true);
   out << cfg.path << ": ok: " << describe(cfg, esp) << "\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
 }
@@ -96,7 +119,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
     say_findings(opt, pieces, rs, rules_dir, out);
     require_pieces(pieces);
     EspDecision esp = decide_esp(cfg, /*load=*/false);
-    nft.load_file(transaction(rs), transaction_file(), "apply --dry-run", /*dry_run=*/true);
+    load(nft, rs, "apply --dry-run", /*dry_run=*/true);
     out << "dry run: the kernel accepts table " << table_ref() << " (" << describe(cfg, esp)
         << "); nothing was changed\n";
     if (!esp.note.empty()) out << "note: " << esp.note << "\n";
@@ -106,12 +129,12 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   say_findings(opt, load_kernel_pieces(cfg), rs, rules_dir, out);
   // Everything that can fail is checked before anything changes: the dry run
   // proves the kernel takes the whole transaction.
-  nft.load_file(transaction(rs), transaction_file(), "apply", /*dry_run=*/true);
+  load(nft, rs, "apply", /*dry_run=*/true);
   EspDecision esp = decide_esp(cfg, /*load=*/true);
   EspSnapshot before = esp_snapshot();
   esp_configure(cfg, esp);
   try {
-    nft.load_file(transaction(rs), transaction_file(), "apply", /*dry_run=*/false);
+    load(nft, rs, "apply", /*dry_run=*/false);
   } catch (...) {
     esp_restore(before);
     throw;

@@ -3,7 +3,12 @@
 
 #include <nftables/libnftables.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -44,24 +49,28 @@ std::string Nft::run(const std::string& commands, const std::string& what, bool 
   return out;
 }
 
-void Nft::load_file(const std::string& text, const std::string& path, const std::string& what, bool dry_run) {
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-    if (!out) throw Error(ErrorKind::Kernel, path, "cannot write the transaction");
+bool Nft::try_load(const std::string& text, std::string* error, std::string* source, bool dry_run) {
+  int fd = memfd_create("vpnpt-transaction", MFD_CLOEXEC);
+  if (fd < 0) throw Error(ErrorKind::Kernel, "memfd_create", std::strerror(errno));
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      close(fd);
+      throw Error(ErrorKind::Kernel, "memfd", std::string("cannot write the transaction: ") + std::strerror(e));
+    }
+    done += size_t(n);
   }
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
   nft_ctx_set_dry_run(ctx_, dry_run);
   nft_ctx_output_set_flags(ctx_, 0);
   int rc = nft_run_cmd_from_filename(ctx_, path.c_str());
   nft_ctx_set_dry_run(ctx_, false);
-  std::string err = nft_ctx_get_error_buffer(ctx_);
-  if (rc != 0) {
-    while (!err.empty() && err.back() == '\n') err.pop_back();
-    throw Error(ErrorKind::Kernel, what,
-                "nftables refused the transaction; nothing was changed\n" + err +
-                    "\n(the transaction is kept in " + path + ")");
-  }
-  std::remove(path.c_str());
+  close(fd);
+  if (error) *error = nft_ctx_get_error_buffer(ctx_);
+  if (source) *source = path;
+  return rc == 0;
 }
 
 std::optional<std::string> Nft::list_table() {

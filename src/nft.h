@@ -29,10 +29,11 @@ class Nft {
   // errors ("apply"). Returns the output (for list commands).
   std::string run(const std::string& commands, const std::string& what, bool dry_run = false);
 
-  // The same for a whole ruleset: it is written to `path` and loaded from
-  // there, so that libnftables' errors name path:line:column. The file is
-  // removed on success and kept for inspection on failure.
-  void load_file(const std::string& text, const std::string& path, const std::string& what, bool dry_run);
+  // The same for a whole ruleset, loaded from a memfd that no other process
+  // can write, so that what is checked and committed is `text` and nothing
+  // else, and libnftables' errors still name line:column. Returns false with
+  // the message in *error; `source` (the name errors use) in *source.
+  bool try_load(const std::string& text, std::string* error, std::string* source, bool dry_run);
 
   // The same, but returns false with the message in *error instead of throwing.
   bool try_run(const std::string& commands, std::string* output, std::string* error, bool dry_run = false,

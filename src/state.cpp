@@ -44,9 +44,20 @@ std::string run_dir() {
   return env && *env ? env : "/run/vpnpt";
 }
 
-std::string transaction_file() {
+std::string keep_transaction(const std::string& text) {
   ensure_run_dir();
-  return path_of("transaction") + ".nft";
+  std::string path = path_of("transaction") + ".nft";
+  std::string tmp = path + ".XXXXXX";
+  int fd = mkstemp(tmp.data());
+  if (fd < 0) throw Error(ErrorKind::Kernel, tmp, std::string("cannot create: ") + std::strerror(errno));
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size());
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    throw Error(ErrorKind::Kernel, path, std::string("cannot write: ") + std::strerror(e));
+  }
+  return path;
 }
 
 Lock::Lock() {

@@ -4,7 +4,8 @@
 // next to the host) never share a lock or a record.
 //
 //   lock-<netns>     held (flock) for the whole of apply and remove
-//   transaction-<netns>.nft  the last transaction, kept only when it failed
+//   transaction-<netns>.nft  the last transaction the kernel refused, kept to
+//                    be read (never loaded: apply loads from a private memfd)
 //   applied-<netns>  the digests of the last apply: of the rendered text and
 //                    of the kernel's listing right after it
 #pragma once
@@ -15,8 +16,10 @@
 namespace vpnpt {
 
 std::string run_dir();  // $VPNPT_RUN_DIR or /run/vpnpt
-// Where apply writes the transaction it loads (kept when the kernel refuses it).
-std::string transaction_file();
+// Keep a transaction the kernel refused, for inspection: written to a
+// private file, then renamed over transaction-<netns>.nft (the last refusal
+// wins). Returns that path. Nothing ever loads it back.
+std::string keep_transaction(const std::string& text);
 
 // Holds the lock until destroyed. Error(Locked) when another vpnpt has it.
 class Lock {

@@ -10,6 +10,9 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/inotify.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +23,9 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <csignal>
+#include <thread>
+#include <atomic>
 
 #include <nlohmann/json.hpp>
 
@@ -187,6 +193,9 @@ TEST_F(Netns, KernelRefusalLeavesRulesetUntouched) {
   Result r = cli("-c " + kDefaultConfig + " --rules-dir " + rules.string() + " apply");
   EXPECT_EQ(r.status, 4) << r.out;
   EXPECT_NE(r.out.find("nftables refused the transaction; nothing was changed"), std::string::npos) << r.out;
+  // The error names the kept copy, line and column, as nft -f would.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("/run/transaction-[0-9]+\\.nft:[0-9]+:[0-9]+-[0-9]+: Error")))
+      << r.out;
   EXPECT_EQ(ruleset(), before);
 }
 
@@ -279,4 +288,68 @@ TEST_F(Netns, EspMuxWithoutModuleIsAKernelError) {
   r = cli("-c " + kDefaultConfig + " apply");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("esp = \"auto\" falls back to \"single\""), std::string::npos) << r.out;
+}
+
+// `vpnpt check -c draft.toml` during a reload must not change what apply
+// commits. Both used to write one fixed file, transaction-<netns>.nft, and
+// load it back by name; here a FIFO at that path plays the checker who
+// rewrites the file between apply's write and apply's load. A correct apply
+// never opens that path, commits its own text, and the FIFO never sees it.
+TEST_F(Netns, ApplyCommitsWhatItRenderedNotASharedFile) {
+  std::string draft_cfg = write("draft.toml", "[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [\"10.9.0.0/16\"]\n");
+  Result shown = cli("-c " + draft_cfg + " show");
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  const std::string draft = "add table inet vpnpt\ndelete table inet vpnpt\n" + shown.out;
+
+  struct stat ns{};
+  ASSERT_EQ(stat("/proc/self/ns/net", &ns), 0);
+  fs::create_directories(dir_ / "run");
+  const std::string fifo = (dir_ / "run" / ("transaction-" + std::to_string(ns.st_ino) + ".nft")).string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+
+  // The checker blocks in open() and read(); SIGUSR1 (no SA_RESTART) ends it.
+  std::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa{};
+  sa.sa_handler = [](int) {};
+  sigaction(SIGUSR1, &sa, nullptr);
+  std::atomic<bool> stop{false}, done{false};
+  std::atomic<int> swapped{0};
+  int watch = inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(inotify_add_watch(watch, (dir_ / "run").c_str(), IN_DELETE), 0);
+  std::thread checker([&] {
+    while (!stop) {
+      int fd = open(fifo.c_str(), O_RDONLY);  // waits for apply to write
+      if (fd < 0) break;
+      char buf[4096];
+      while (read(fd, buf, sizeof buf) > 0) {
+      }
+      close(fd);
+      if (stop) break;
+      fd = open(fifo.c_str(), O_WRONLY);  // waits for apply to load
+      if (fd < 0) break;
+      if (::write(fd, draft.data(), draft.size()) == ssize_t(draft.size())) ++swapped;
+      close(fd);
+      // apply removes the file after its dry run: put the FIFO back for
+      // the commit, as the next `check` would put its file back.
+      char ev[4096];
+      if (read(watch, ev, sizeof ev) <= 0) break;
+      if (mkfifo(fifo.c_str(), 0600) != 0) break;
+    }
+    done = true;
+  });
+  Result r = cli("-c " + kDefaultConfig + " apply");
+  stop = true;
+  while (!done) {
+    pthread_kill(checker.native_handle(), SIGUSR1);
+    std::this_thread::yield();
+  }
+  checker.join();
+  close(watch);
+
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(swapped, 0) << "apply loaded its transaction back from the shared path";
+  std::string text = ruleset();
+  EXPECT_EQ(text.find("10.9.0.0/16"), std::string::npos) << "the draft was committed:\n" << text;
+  EXPECT_NE(text.find("192.168.1.0/24"), std::string::npos) << text;
 }
