@@ -8,10 +8,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -29,12 +28,74 @@ std::string netns_key() {
 
 std::string path_of(const char* what) { return run_dir() + "/" + what + "-" + netns_key(); }
 
+std::string octal(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+  return buf;
+}
+
+// The run folder, made 0700 whatever the umask. One that exists already must
+// be a real folder (not a symlink), ours, and writable by nobody else:
+// whoever can write in it could plant the files apply trusts.
 void ensure_run_dir() {
+  const std::string dir = run_dir();
   std::error_code ec;
-  std::filesystem::create_directories(run_dir(), ec);
-  if (ec)
-    throw Error(ErrorKind::Kernel, run_dir(), "cannot create: " + ec.message(),
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (mkdir(dir.c_str(), 0700) == 0) {
+    if (chmod(dir.c_str(), 0700) != 0)
+      throw Error(ErrorKind::Kernel, dir, std::string("cannot set mode 0700: ") + std::strerror(errno));
+    return;
+  }
+  if (errno != EEXIST)
+    throw Error(ErrorKind::Kernel, dir, std::string("cannot create: ") + std::strerror(errno),
                 "vpnpt needs root to change the firewall");
+  struct stat st{};
+  if (lstat(dir.c_str(), &st) != 0)
+    throw Error(ErrorKind::Kernel, dir, std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    throw Error(ErrorKind::Kernel, dir, "not a folder (a symlink or a file is not trusted)",
+                "remove it; vpnpt creates the folder itself");
+  if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+    throw Error(ErrorKind::Kernel, dir,
+                "unsafe: mode " + octal(st.st_mode) + ", owner uid " + std::to_string(st.st_uid) +
+                    " (it must belong to uid " + std::to_string(geteuid()) + " and be writable by it alone)",
+                "chmod go-w " + dir + ", or remove it and let vpnpt create it");
+}
+
+// Open a state file without following a symlink, and only if it is a
+// regular file (a FIFO or device planted there is refused, not waited on).
+int open_state(const std::string& path, int flags) {
+  int fd = open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  return fd;
+}
+
+// Write `text` to a fresh private file in the run folder (O_EXCL, 0600),
+// then rename it over `path`: a reader sees the old file or the new one,
+// and a symlink planted at `path` is replaced, never followed.
+void replace_file(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".XXXXXX";
+  int fd = mkstemp(tmp.data());
+  if (fd < 0) throw Error(ErrorKind::Kernel, tmp, std::string("cannot create: ") + std::strerror(errno));
+  bool ok = fchmod(fd, 0600) == 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += size_t(n);
+  }
+  int e = errno;
+  ok = close(fd) == 0 && ok;
+  if (ok && rename(tmp.c_str(), path.c_str()) == 0) return;
+  if (!e) e = errno;
+  unlink(tmp.c_str());
+  throw Error(ErrorKind::Kernel, path, std::string("cannot write: ") + std::strerror(e));
 }
 
 }  // namespace
@@ -47,23 +108,18 @@ std::string run_dir() {
 std::string keep_transaction(const std::string& text) {
   ensure_run_dir();
   std::string path = path_of("transaction") + ".nft";
-  std::string tmp = path + ".XXXXXX";
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) throw Error(ErrorKind::Kernel, tmp, std::string("cannot create: ") + std::strerror(errno));
-  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size());
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    unlink(tmp.c_str());
-    throw Error(ErrorKind::Kernel, path, std::string("cannot write: ") + std::strerror(e));
-  }
+  replace_file(path, text);
   return path;
 }
 
 Lock::Lock() {
   ensure_run_dir();
   std::string path = path_of("lock");
-  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  fd_ = open_state(path, O_RDWR | O_CREAT);
+  if (fd_ >= 0 && fchmod(fd_, 0600) != 0) {
+    close(fd_);
+    fd_ = -1;
+  }
   if (fd_ < 0) throw Error(ErrorKind::Kernel, path, std::string("cannot open lock: ") + std::strerror(errno));
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
@@ -88,21 +144,18 @@ void save_applied(const AppliedRecord& rec) {
   nlohmann::json j = {{"config", rec.config_path},       {"digest", rec.digest},
                       {"listing_digest", rec.listing_digest}, {"esp_mode", rec.esp_mode},
                       {"esp_note", rec.esp_note}};
-  std::string path = path_of("applied");
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump() << "\n";
-    if (!out) throw Error(ErrorKind::Kernel, tmp, "cannot write");
-  }
-  std::filesystem::rename(tmp, path);
+  replace_file(path_of("applied"), j.dump() + "\n");
 }
 
 std::optional<AppliedRecord> load_applied() {
-  std::ifstream in(path_of("applied"));
-  if (!in) return std::nullopt;
+  int fd = open_state(path_of("applied"), O_RDONLY);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+  close(fd);
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = nlohmann::json::parse(text);
     return AppliedRecord{j.value("config", ""), j.value("digest", ""), j.value("listing_digest", ""),
                          j.value("esp_mode", ""), j.value("esp_note", "")};
   } catch (const nlohmann::json::exception&) {

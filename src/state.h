@@ -3,6 +3,11 @@
 // by the namespace's inode, so routers in different namespaces (or a test lab
 // next to the host) never share a lock or a record.
 //
+// The folder is made 0700 whatever the umask and refused when it is a
+// symlink, someone else's, or writable by group or others. Files are 0600,
+// opened with O_NOFOLLOW, and written to a fresh O_EXCL file renamed into
+// place: a symlink planted at a state path is never followed.
+//
 //   lock-<netns>     held (flock) for the whole of apply and remove
 //   transaction-<netns>.nft  the last transaction the kernel refused, kept to
 //                    be read (never loaded: apply loads from a private memfd)
