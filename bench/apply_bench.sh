@@ -46,7 +46,7 @@ ip -n "$ns" link add eth0 type veth peer name bn-eth0p
 ip -n "$ns" link add br0 type bridge
 ip -n "$ns" link set eth0 up
 ip -n "$ns" link set br0 up
-export VPNPT_RUN_DIR=$tmp/run
+run_dir=$tmp/run
 
 config() {  # N subnets 10.a.b.0/24, N udp forwards 20000+i -> 10.a.b.10
   local n=$1 i
@@ -71,7 +71,7 @@ printf '%-6s %10s %10s %10s %12s %10s %8s\n' N mean_ms min_ms max_ms peak_rss_kB
 for n in $sizes; do
   cfg=$tmp/c$n.toml
   config "$n" >"$cfg"
-  in_ns "$vpnpt" --config "$cfg" apply >/dev/null   # warm-up: creates the table
+  in_ns "$vpnpt" --run-dir "$run_dir" --config "$cfg" apply >/dev/null   # warm-up: creates the table
   # the work really happened: N elements in the map and in the set
   got_map=$(in_ns nft -j list map inet vpnpt fwd_ports 2>/dev/null | jq '[.nftables[] | select(.map) | .map.elem // [] | length] | add')
   got_set=$(in_ns nft -j list set inet vpnpt lan_nets 2>/dev/null | jq '[.nftables[] | select(.set) | .set.elem // [] | length] | add')
@@ -79,28 +79,28 @@ for n in $sizes; do
     echo "apply_bench: N=$n: table has $got_map forwards and $got_set subnets" >&2
     exit 1
   fi
-  text_kb=$(( $(in_ns "$vpnpt" --config "$cfg" show | wc -c) / 1024 ))
+  text_kb=$(( $(in_ns "$vpnpt" --run-dir "$run_dir" --config "$cfg" show | wc -c) / 1024 ))
   rules=$(in_ns nft -j list table inet vpnpt 2>/dev/null | jq '[.nftables[] | select(.rule)] | length')
 
   if ((have_hyperfine)); then
     in_ns hyperfine -N --warmup 0 --runs "$runs" --export-json "$tmp/h$n.json" \
-      "$vpnpt --config $cfg apply" >/dev/null 2>&1
+      "$vpnpt --run-dir $run_dir --config $cfg apply" >/dev/null 2>&1
     read -r mean min max < <(jq -r '.results[0] | "\(.mean*1000) \(.min*1000) \(.max*1000)"' "$tmp/h$n.json")
   else
     times=$(in_ns bash -c '
       for ((r = 0; r < $2; r++)); do
-        s=$(date +%s%N); "$0" --config "$1" apply >/dev/null; e=$(date +%s%N)
+        s=$(date +%s%N); "$0" --run-dir "$3" --config "$1" apply >/dev/null; e=$(date +%s%N)
         echo $(( (e - s) / 1000 ))
-      done' "$vpnpt" "$cfg" "$runs")
+      done' "$vpnpt" "$cfg" "$runs" "$run_dir")
     read -r mean min max < <(awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
       END { printf "%.3f %.3f %.3f\n", s / NR / 1000, lo / 1000, hi / 1000 }' <<<"$times")
   fi
   rss=n/a
   if ((have_time)); then
-    in_ns /usr/bin/time -v -o "$tmp/time$n" "$vpnpt" --config "$cfg" apply >/dev/null
+    in_ns /usr/bin/time -v -o "$tmp/time$n" "$vpnpt" --run-dir "$run_dir" --config "$cfg" apply >/dev/null
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time$n")
   fi
   printf '%-6s %10.1f %10.1f %10.1f %12s %10s %8s\n' "$n" "$mean" "$min" "$max" "$rss" "$text_kb" "$rules"
 done
 ((have_time)) || echo "(peak RSS needs /usr/bin/time: apt-get install time)"
-in_ns "$vpnpt" remove >/dev/null
+in_ns "$vpnpt" --run-dir "$run_dir" remove >/dev/null

@@ -33,13 +33,13 @@ std::string transaction(const Ruleset& rs) {
 // private memfd, never through a shared file: `check -c draft.toml` beside a
 // running apply cannot change what apply checks or commits. A transaction
 // the kernel refuses is kept in the run folder, and the error names it.
-void load(Nft& nft, const Ruleset& rs, const std::string& what, bool dry_run) {
+void load(Nft& nft, const Options& opt, const Ruleset& rs, const std::string& what, bool dry_run) {
   const std::string text = transaction(rs);
   std::string err, source;
   if (nft.try_load(text, &err, &source, dry_run)) return;
   std::string kept;
   try {
-    kept = keep_transaction(text);
+    kept = keep_transaction(opt.run_dir, text);
   } catch (const Error&) {
     // Not being able to keep a copy must not hide the kernel's refusal.
   }
@@ -103,7 +103,7 @@ void run_check(const Options& opt, std::ostream& out) {
   require_pieces(pieces);
   EspDecision esp = decide_esp(cfg, /*load=*/false);
   Nft nft;
-  load(nft, rs, "check", /*dry_run=*/true);
+  load(nft, opt, rs, "check", /*dry_run=*/true);
   out << cfg.path << ": ok: " << describe(cfg, esp) << "\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
 }
@@ -112,14 +112,14 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   Config cfg = load_checked(opt);
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   Ruleset rs = render_ruleset(cfg, rules_dir);
-  Lock lock;
+  Lock lock(opt.run_dir);
   Nft nft;
   if (dry_run) {
     auto pieces = probe_kernel(cfg);
     say_findings(opt, pieces, rs, rules_dir, out);
     require_pieces(pieces);
     EspDecision esp = decide_esp(cfg, /*load=*/false);
-    load(nft, rs, "apply --dry-run", /*dry_run=*/true);
+    load(nft, opt, rs, "apply --dry-run", /*dry_run=*/true);
     out << "dry run: the kernel accepts table " << table_ref() << " (" << describe(cfg, esp)
         << "); nothing was changed\n";
     if (!esp.note.empty()) out << "note: " << esp.note << "\n";
@@ -129,12 +129,12 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   say_findings(opt, load_kernel_pieces(cfg), rs, rules_dir, out);
   // Everything that can fail is checked before anything changes: the dry run
   // proves the kernel takes the whole transaction.
-  load(nft, rs, "apply", /*dry_run=*/true);
+  load(nft, opt, rs, "apply", /*dry_run=*/true);
   EspDecision esp = decide_esp(cfg, /*load=*/true);
   EspSnapshot before = esp_snapshot();
   esp_configure(cfg, esp);
   try {
-    load(nft, rs, "apply", /*dry_run=*/false);
+    load(nft, opt, rs, "apply", /*dry_run=*/false);
   } catch (...) {
     esp_restore(before);
     throw;
@@ -144,19 +144,18 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
 
   AppliedRecord rec{cfg.path, rs.digest, "", esp.mode, esp.note};
   if (auto listing = nft.list_table()) rec.listing_digest = text_digest(canonical_listing(*listing));
-  save_applied(rec);
+  save_applied(opt.run_dir, rec);
   out << "applied table " << table_ref() << " from " << cfg.path << " (" << describe(cfg, esp) << ")\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
 }
 
 void run_remove(const Options& opt, std::ostream& out) {
-  (void)opt;
   require_net_admin();
-  Lock lock;
+  Lock lock(opt.run_dir);
   Nft nft;
   const bool loaded = nft.list_table().has_value();
   if (loaded) nft.run("delete table " + table_ref() + "\n", "remove");
-  forget_applied();
+  forget_applied(opt.run_dir);
   // Also when the table is gone already (nft flush ruleset, a restart of
   // nftables.service): the module must stop multiplexing here all the same.
   esp_release();

@@ -7,12 +7,14 @@
 #include <string>
 
 #include "config.h"
+#include "state.h"
 
 namespace vpnpt {
 
 struct Options {
   std::string config_path;
   std::string rules_dir;  // "" = find_rules_dir()
+  std::string run_dir = kDefaultRunDir;
   bool verbose = false;
 };
 

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   opt.config_path = VPNPT_CONFIG_PATH;
   app.add_option("-c,--config", opt.config_path, "Configuration file")->capture_default_str();
   app.add_option("--rules-dir", opt.rules_dir, "Folder of the rule templates (default: the installed ones)");
+  app.add_option("--run-dir", opt.run_dir, "Folder of the lock and the applied record")->capture_default_str();
   app.add_flag("-v,--verbose", opt.verbose, "Say more");
 
   auto* check = app.add_subcommand("check", "Validate the config and probe the kernel with a dry run; change nothing");

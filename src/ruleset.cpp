@@ -81,7 +81,6 @@ TemplateVars variables(const Config& cfg) {
 
 std::string find_rules_dir(const std::string& override_dir) {
   if (!override_dir.empty()) return override_dir;
-  if (const char* env = std::getenv("VPNPT_RULES_DIR"); env && *env) return env;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {

@@ -20,8 +20,9 @@ struct Ruleset {
   std::string digest;  // of `text` without its comment line (16 hex digits)
 };
 
-// Where the templates are: --rules-dir, else $VPNPT_RULES_DIR, else
-// <exe>/../share/vpnpt/rules, <exe>/rules (build tree), VPNPT_RULES_DIR.
+// Where the templates are (never from the environment): --rules-dir, else
+// <exe>/../share/vpnpt/rules, <exe>/rules (build tree), the folder installed
+// (VPNPT_RULES_DIR, fixed at build time).
 std::string find_rules_dir(const std::string& override_dir);
 
 Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir);

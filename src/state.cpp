@@ -26,7 +26,7 @@ std::string netns_key() {
   return std::to_string(static_cast<unsigned long long>(st.st_ino));
 }
 
-std::string path_of(const char* what) { return run_dir() + "/" + what + "-" + netns_key(); }
+std::string path_of(const std::string& dir, const char* what) { return dir + "/" + what + "-" + netns_key(); }
 
 std::string octal(unsigned mode) {
   char buf[8];
@@ -37,8 +37,7 @@ std::string octal(unsigned mode) {
 // The run folder, made 0700 whatever the umask. One that exists already must
 // be a real folder (not a symlink), ours, and writable by nobody else:
 // whoever can write in it could plant the files apply trusts.
-void ensure_run_dir() {
-  const std::string dir = run_dir();
+void ensure_run_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
   if (mkdir(dir.c_str(), 0700) == 0) {
@@ -100,21 +99,16 @@ void replace_file(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-std::string run_dir() {
-  const char* env = std::getenv("VPNPT_RUN_DIR");
-  return env && *env ? env : "/run/vpnpt";
-}
-
-std::string keep_transaction(const std::string& text) {
-  ensure_run_dir();
-  std::string path = path_of("transaction") + ".nft";
+std::string keep_transaction(const std::string& run_dir, const std::string& text) {
+  ensure_run_dir(run_dir);
+  std::string path = path_of(run_dir, "transaction") + ".nft";
   replace_file(path, text);
   return path;
 }
 
-Lock::Lock() {
-  ensure_run_dir();
-  std::string path = path_of("lock");
+Lock::Lock(const std::string& run_dir) {
+  ensure_run_dir(run_dir);
+  std::string path = path_of(run_dir, "lock");
   fd_ = open_state(path, O_RDWR | O_CREAT);
   if (fd_ >= 0 && fchmod(fd_, 0600) != 0) {
     close(fd_);
@@ -139,16 +133,16 @@ Lock::~Lock() {
   if (fd_ >= 0) close(fd_);  // releases the flock
 }
 
-void save_applied(const AppliedRecord& rec) {
-  ensure_run_dir();
+void save_applied(const std::string& run_dir, const AppliedRecord& rec) {
+  ensure_run_dir(run_dir);
   nlohmann::json j = {{"config", rec.config_path},       {"digest", rec.digest},
                       {"listing_digest", rec.listing_digest}, {"esp_mode", rec.esp_mode},
                       {"esp_note", rec.esp_note}};
-  replace_file(path_of("applied"), j.dump() + "\n");
+  replace_file(path_of(run_dir, "applied"), j.dump() + "\n");
 }
 
-std::optional<AppliedRecord> load_applied() {
-  int fd = open_state(path_of("applied"), O_RDONLY);
+std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
+  int fd = open_state(path_of(run_dir, "applied"), O_RDONLY);
   if (fd < 0) return std::nullopt;
   std::string text;
   char buf[4096];
@@ -163,9 +157,9 @@ std::optional<AppliedRecord> load_applied() {
   }
 }
 
-void forget_applied() {
+void forget_applied(const std::string& run_dir) {
   std::error_code ec;
-  std::filesystem::remove(path_of("applied"), ec);
+  std::filesystem::remove(path_of(run_dir, "applied"), ec);
 }
 
 }  // namespace vpnpt

@@ -20,16 +20,19 @@
 
 namespace vpnpt {
 
-std::string run_dir();  // $VPNPT_RUN_DIR or /run/vpnpt
+// Every function takes the run folder: /run/vpnpt, or --run-dir. It never
+// comes from the environment (under sudo -E that would be the user's choice
+// of where root writes).
+constexpr const char* kDefaultRunDir = "/run/vpnpt";
 // Keep a transaction the kernel refused, for inspection: written to a
 // private file, then renamed over transaction-<netns>.nft (the last refusal
 // wins). Returns that path. Nothing ever loads it back.
-std::string keep_transaction(const std::string& text);
+std::string keep_transaction(const std::string& run_dir, const std::string& text);
 
 // Holds the lock until destroyed. Error(Locked) when another vpnpt has it.
 class Lock {
  public:
-  Lock();
+  explicit Lock(const std::string& run_dir);
   ~Lock();
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
@@ -46,8 +49,8 @@ struct AppliedRecord {
   std::string esp_note;        // why, when it differs from the config
 };
 
-void save_applied(const AppliedRecord& rec);
-std::optional<AppliedRecord> load_applied();
-void forget_applied();
+void save_applied(const std::string& run_dir, const AppliedRecord& rec);
+std::optional<AppliedRecord> load_applied(const std::string& run_dir);
+void forget_applied(const std::string& run_dir);
 
 }  // namespace vpnpt

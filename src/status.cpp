@@ -272,7 +272,7 @@ void run_status(const Options& opt, bool as_json, std::ostream& out) {
     config_error = e.what();
   }
   std::string rules_dir = find_rules_dir(opt.rules_dir);
-  const auto rec = load_applied();
+  const auto rec = load_applied(opt.run_dir);
   s["table"] = table_json(cfg ? &*cfg : nullptr, rec, rules_dir, &config_error);
   if (!config_error.empty()) s["config_error"] = config_error;
 

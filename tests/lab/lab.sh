@@ -169,7 +169,7 @@ lab_config() {
 # lab_vpnpt ARGS...: run the controller in the router namespace.
 lab_vpnpt() {
 	printf '+ [%s] vpnpt %s\n' "$(lab_router)" "$*" >&2
-	ip netns exec "$(lab_router)" "$VPNPT" "$@"
+	ip netns exec "$(lab_router)" "$VPNPT" --run-dir "$LAB_RUN_DIR" "$@"
 }
 
 # lab_apply CONFIG: apply CONFIG in the router. Development aid: with
@@ -229,7 +229,7 @@ lab_init() {
 	LAB_DIR=$(mktemp -d "/tmp/lab-$LAB_PREFIX.XXXXXX")
 	# vpnpt keeps its lock and applied-state per network namespace (by inode,
 	# which the kernel reuses): keep this lab's apart from the machine's.
-	export VPNPT_RUN_DIR=${VPNPT_RUN_DIR:-$LAB_DIR/run}
+	LAB_RUN_DIR=${LAB_RUN_DIR:-$LAB_DIR/run}
 	# One run per prefix at a time: a second run of the same test waits for
 	# the first instead of taking its namespaces away. Once we hold the
 	# lock, namespaces with our prefix are leftovers of a killed run.

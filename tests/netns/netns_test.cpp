@@ -54,7 +54,7 @@ Result run(const std::string& cmd) {
   return r;
 }
 
-Result cli(const std::string& args) { return run(std::string(VPNPT_BINARY) + " " + args); }
+
 
 class Netns : public ::testing::Test {
  protected:
@@ -67,7 +67,6 @@ class Netns : public ::testing::Test {
               0);
     dir_ = fs::path(::testing::TempDir()) / ("vpnpt-netns-" + std::to_string(getpid()));
     fs::create_directories(dir_);
-    setenv("VPNPT_RUN_DIR", (dir_ / "run").c_str(), 1);
   }
   void TearDown() override {
     std::error_code ec;
@@ -99,6 +98,11 @@ class Netns : public ::testing::Test {
     vpnpt::Nft n;
     std::string out, err;
     ASSERT_TRUE(n.try_run(cmds, &out, &err)) << err;
+  }
+
+  // The binary, with this test's own run folder.
+  Result cli(const std::string& args) {
+    return run(std::string(VPNPT_BINARY) + " --run-dir " + (dir_ / "run").string() + " " + args);
   }
 
   fs::path dir_;

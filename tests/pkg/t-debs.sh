@@ -147,8 +147,8 @@ else pass "vpnpt check changed nothing (no table in $ns)"; fi
 # a running systemd, which this machine lacks).
 unit=/lib/systemd/system/vpnpt.service
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
-export VPNPT_RUN_DIR=${scratch:-/var/tmp}/vpnpt-pkg-run.$$
-as_unit() { ip netns exec "$ns" setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" vpnpt "$@"; }
+run_dir=${scratch:-/var/tmp}/vpnpt-pkg-run.$$
+as_unit() { ip netns exec "$ns" setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" vpnpt --run-dir "$run_dir" "$@"; }
 echo "+ ip netns exec $ns setpriv --bounding-set=-all,$caps vpnpt apply"
 if as_unit apply && ip netns exec "$ns" nft list table inet vpnpt >/dev/null 2>&1; then
   pass "vpnpt apply with the unit's capabilities ($caps) loads table inet vpnpt"
@@ -163,7 +163,7 @@ else fail "vpnpt remove with the unit's capabilities"; fi
 if ip netns exec "$ns" setpriv --no-new-privs --bounding-set=-all,+sys_module vpnpt apply 2>/dev/null; then
   fail "vpnpt apply worked without CAP_NET_ADMIN"
 else pass "vpnpt apply fails without CAP_NET_ADMIN"; fi
-rm -rf "$VPNPT_RUN_DIR"
+rm -rf "$run_dir"
 run ip netns del "$ns"
 
 # --- the unit, completion, man pages ------------------------------------------------

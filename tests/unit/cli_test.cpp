@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -15,8 +16,8 @@ struct Result {
   std::string out;  // stdout and stderr
 };
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(VPNPT_BINARY) + " " + args + " 2>&1";
+Result run_env(const std::string& env, const std::string& args) {
+  std::string cmd = env + " " + std::string(VPNPT_BINARY) + " " + args + " 2>&1";
   Result r{-1, {}};
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -26,6 +27,8 @@ Result run(const std::string& args) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
+
+Result run(const std::string& args) { return run_env("", args); }
 
 std::string temp_config(const std::string& text) {
   std::string path = ::testing::TempDir() + "/cli_test.toml";
@@ -101,4 +104,27 @@ TEST(Cli, WithoutNetAdminSaysSoOnce) {
   int st = pclose(p);
   EXPECT_EQ(WEXITSTATUS(st), 4) << out;
   EXPECT_EQ(out, "vpnpt: error: permission: this command needs CAP_NET_ADMIN (nftables, conntrack)\nhint: run it as root\n");
+}
+
+// Under `sudo -E` the environment is the user's, but the templates are read
+// and the run folder written with root's rights: vpnpt takes neither from
+// the environment, only from --rules-dir and --run-dir.
+TEST(Cli, EnvironmentDoesNotChooseTheTemplates) {
+  std::string evil = ::testing::TempDir() + "/cli_test_evil_rules";
+  std::filesystem::create_directories(evil);
+  for (const auto& e : std::filesystem::directory_iterator(VPNPT_SOURCE_DIR "/rules"))
+    std::filesystem::copy_file(e.path(), evil + "/" + e.path().filename().string(),
+                               std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(evil + "/base.nft", std::ios::app) << "\n# planted by the environment\n";
+  std::string cfg = temp_config("[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [\"192.168.1.0/24\"]\n");
+  Result r = run_env("VPNPT_RULES_DIR=" + evil, "-c " + cfg + " show");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("planted by the environment"), std::string::npos) << r.out;
+  r = run("-c " + cfg + " --rules-dir " + evil + " show");
+  EXPECT_NE(r.out.find("planted by the environment"), std::string::npos) << r.out;  // the option works
+}
+
+TEST(Cli, RunDirIsAnOption) {
+  Result r = run("--help");
+  EXPECT_NE(r.out.find("--run-dir"), std::string::npos) << r.out;
 }

@@ -23,14 +23,12 @@ class State : public ::testing::Test {
     fs::remove_all(base_);
     fs::create_directories(base_);
     run_ = base_ / "run";
-    setenv("VPNPT_RUN_DIR", run_.c_str(), 1);
     victim_ = base_ / "victim";
     std::ofstream(victim_) << "precious\n";
     old_umask_ = umask(0);  // the worst case: every file would be 0666
   }
   void TearDown() override {
     umask(old_umask_);
-    unsetenv("VPNPT_RUN_DIR");
     std::error_code ec;
     fs::remove_all(base_, ec);
   }
@@ -61,20 +59,20 @@ class State : public ::testing::Test {
 
 TEST_F(State, RunFolderAndFilesHaveTheirModeWhateverTheUmask) {
   {
-    vpnpt::Lock lock;
+    vpnpt::Lock lock(run_);
   }
   EXPECT_EQ(mode_of(run_), 0700u);
   EXPECT_EQ(mode_of(state_path("lock")), 0600u);
-  vpnpt::save_applied({"/etc/vpnpt/vpnpt.toml", "d1", "d2", "single", ""});
+  vpnpt::save_applied(run_, {"/etc/vpnpt/vpnpt.toml", "d1", "d2", "single", ""});
   EXPECT_EQ(mode_of(state_path("applied")), 0600u);
-  EXPECT_EQ(mode_of(vpnpt::keep_transaction("table inet vpnpt {}\n")), 0600u);
+  EXPECT_EQ(mode_of(vpnpt::keep_transaction(run_, "table inet vpnpt {}\n")), 0600u);
 }
 
 TEST_F(State, LockDoesNotFollowASymlink) {
   fs::create_directories(run_);
   fs::permissions(run_, fs::perms::owner_all);
   fs::create_symlink(victim_, state_path("lock"));
-  EXPECT_THROW(vpnpt::Lock lock, vpnpt::Error);
+  EXPECT_THROW(vpnpt::Lock lock(run_), vpnpt::Error);
   EXPECT_EQ(victim(), "precious\n");
 }
 
@@ -83,7 +81,7 @@ TEST_F(State, SaveAppliedDoesNotFollowASymlink) {
   fs::permissions(run_, fs::perms::owner_all);
   // The old fixed temporary name and the record itself, both planted.
   fs::create_symlink(victim_, state_path("applied").string() + ".tmp");
-  vpnpt::save_applied({"/etc/vpnpt/vpnpt.toml", "d1", "d2", "single", ""});
+  vpnpt::save_applied(run_, {"/etc/vpnpt/vpnpt.toml", "d1", "d2", "single", ""});
   EXPECT_EQ(victim(), "precious\n");
   EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(state_path("applied"))));
 }
@@ -93,14 +91,14 @@ TEST_F(State, LoadAppliedDoesNotFollowASymlink) {
   fs::permissions(run_, fs::perms::owner_all);
   std::ofstream(victim_) << R"({"config": "/tmp/evil.toml", "digest": "x"})" << "\n";
   fs::create_symlink(victim_, state_path("applied"));
-  EXPECT_FALSE(vpnpt::load_applied().has_value());
+  EXPECT_FALSE(vpnpt::load_applied(run_).has_value());
 }
 
 TEST_F(State, KeepTransactionDoesNotFollowASymlink) {
   fs::create_directories(run_);
   fs::permissions(run_, fs::perms::owner_all);
   fs::create_symlink(victim_, state_path("transaction").string() + ".nft");
-  vpnpt::keep_transaction("table inet vpnpt {}\n");
+  vpnpt::keep_transaction(run_, "table inet vpnpt {}\n");
   EXPECT_EQ(victim(), "precious\n");
 }
 
@@ -108,7 +106,7 @@ TEST_F(State, AWritableRunFolderIsRefused) {
   fs::create_directories(run_);
   fs::permissions(run_, fs::perms::all);  // 0777: anyone could plant files
   try {
-    vpnpt::Lock lock;
+    vpnpt::Lock lock(run_);
     FAIL() << "a world-writable run folder was used";
   } catch (const vpnpt::Error& e) {
     EXPECT_NE(std::string(e.what()).find("mode 0777"), std::string::npos) << e.what();
@@ -118,6 +116,6 @@ TEST_F(State, AWritableRunFolderIsRefused) {
 TEST_F(State, ASymlinkedRunFolderIsRefused) {
   fs::create_directories(base_ / "elsewhere");
   fs::create_symlink(base_ / "elsewhere", run_);
-  EXPECT_THROW(vpnpt::Lock lock, vpnpt::Error);
+  EXPECT_THROW(vpnpt::Lock lock(run_), vpnpt::Error);
   EXPECT_TRUE(fs::is_empty(base_ / "elsewhere"));
 }

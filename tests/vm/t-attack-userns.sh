@@ -62,7 +62,7 @@ cat > /tmp/nobody.sh <<-EOF
 		ip addr add 203.0.113.1/24 dev eth0 && ip addr add 192.168.1.1/24 dev br0
 	echo "links rc=\$?"
 	mkdir -p /tmp/nobody-run
-	VPNPT_RUN_DIR=/tmp/nobody-run "$VPNPT_BIN" --rules-dir "$VPNPT_WORK/rules" --config "$CFG" apply 2>&1
+	"$VPNPT_BIN" --run-dir /tmp/nobody-run --rules-dir "$VPNPT_WORK/rules" --config "$CFG" apply 2>&1
 	echo "apply rc=\$?"
 	/usr/bin/python3 "$VPNPT_VM_TESTS/genl.py" set-params enabled=1; echo "set-params rc=\$?"
 	/usr/bin/python3 "$VPNPT_VM_TESTS/genl.py" flush; echo "flush rc=\$?"
