@@ -55,7 +55,7 @@ void load(Nft& nft, const Options& opt, const Ruleset& rs, const std::string& wh
 
 // The config, checked against this machine; then the permission to act on it.
 Config load_checked(const Options& opt) {
-  Config cfg = load_config(opt.config_path);
+  Config cfg = load_config(opt.config_path, opt.strict_perms);
   check_host(cfg);
   require_net_admin();
   return cfg;
@@ -90,7 +90,7 @@ void require_pieces(const std::vector<KernelPiece>& pieces) {
 }  // namespace
 
 void run_show(const Options& opt, std::ostream& out) {
-  Config cfg = load_config(opt.config_path);
+  Config cfg = load_config(opt.config_path, opt.strict_perms);
   out << render_ruleset(cfg, find_rules_dir(opt.rules_dir)).text;
 }
 

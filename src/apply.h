@@ -16,6 +16,7 @@ struct Options {
   std::string rules_dir;  // "" = find_rules_dir()
   std::string run_dir = kDefaultRunDir;
   bool verbose = false;
+  bool strict_perms = true;  // --no-strict-perms turns it off
 };
 
 // Validate config, host and kernel; dry-run the transaction. Changes nothing.

@@ -2,10 +2,15 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -420,14 +425,53 @@ Config parse_config(const std::string& text, const std::string& path) {
   return cfg;
 }
 
-Config load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
+namespace {
+
+std::string owner_name(uid_t uid) {
+  std::string s = "uid " + std::to_string(uid);
+  if (const passwd* pw = getpwuid(uid)) s += " (" + std::string(pw->pw_name) + ")";
+  return s;
+}
+
+// The file as opened (fstat, no race with a rename): ours or root's, and
+// writable by its owner alone.
+void require_safe_perms(int fd, const std::string& path) {
+  struct stat st{};
+  if (fstat(fd, &st) != 0)
+    throw Error(ErrorKind::Config, path, std::string("cannot stat: ") + std::strerror(errno));
+  const bool owner_ok = st.st_uid == 0 || st.st_uid == geteuid();
+  const bool mode_ok = (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  if (owner_ok && mode_ok) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+  std::string why = !mode_ok ? "writable by " + std::string((st.st_mode & S_IWOTH) ? "everyone" : "its group")
+                             : "owned by neither root nor the user running vpnpt";
+  throw Error(ErrorKind::Unsafe, path,
+              "unsafe permissions: mode " + std::string(mode) + ", owner " + owner_name(st.st_uid) + ": " + why +
+                  "; whoever can write it can change the firewall",
+              "chown root: " + path + " && chmod go-w " + path + ", or pass --no-strict-perms");
+}
+
+}  // namespace
+
+Config load_config(const std::string& path, bool strict_perms) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
     throw Error(ErrorKind::Config, path, std::string("cannot read: ") + std::strerror(errno),
                 "give another file with --config PATH");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  std::string text;
+  try {
+    if (strict_perms) require_safe_perms(fd, path);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+    if (n < 0) throw Error(ErrorKind::Config, path, std::string("cannot read: ") + std::strerror(errno));
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  close(fd);
+  return parse_config(text, path);
 }
 
 void check_host(const Config& cfg) {

@@ -81,7 +81,10 @@ struct Config {
 // Parse a TOML document. `path` is used in messages only.
 Config parse_config(const std::string& text, const std::string& path);
 // Read and parse a file; a missing or unreadable file is a config error.
-Config load_config(const std::string& path);
+// With strict_perms (sshd's StrictModes), a file that is group- or
+// world-writable, or owned by neither root nor the effective user, is
+// refused with Error(Unsafe): whoever can write it can add DNAT forwards.
+Config load_config(const std::string& path, bool strict_perms = true);
 // Checks against the running system: the named interfaces exist.
 void check_host(const Config& cfg);
 

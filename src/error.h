@@ -17,6 +17,7 @@ enum class ErrorKind {
   Config = 3,    // the configuration file is wrong; nothing was changed
   Kernel = 4,    // the kernel refused or lacks something; nothing was changed
   Locked = 5,    // another vpnpt holds the lock
+  Unsafe = 6,    // the config file can be changed by someone else; nothing was changed
 };
 
 inline int exit_code(ErrorKind k) { return static_cast<int>(k); }

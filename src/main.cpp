@@ -25,13 +25,17 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.footer(
       "Exit status: 0 ok, 1 internal error, 2 usage error, 3 config error,\n"
-      "4 kernel or runtime error, 5 another vpnpt holds the lock.\nSee vpnpt(8) and vpnpt.toml(5).");
+      "4 kernel or runtime error, 5 another vpnpt holds the lock,\n"
+      "6 the config file is writable by others or not owned by root.\nSee vpnpt(8) and vpnpt.toml(5).");
 
   vpnpt::Options opt;
   opt.config_path = VPNPT_CONFIG_PATH;
   app.add_option("-c,--config", opt.config_path, "Configuration file")->capture_default_str();
   app.add_option("--rules-dir", opt.rules_dir, "Folder of the rule templates (default: the installed ones)");
   app.add_option("--run-dir", opt.run_dir, "Folder of the lock and the applied record")->capture_default_str();
+  bool lax = false;
+  app.add_flag("--no-strict-perms", lax,
+               "Accept a config file that is group- or world-writable or owned by another user");
   app.add_flag("-v,--verbose", opt.verbose, "Say more");
 
   auto* check = app.add_subcommand("check", "Validate the config and probe the kernel with a dry run; change nothing");
@@ -57,6 +61,7 @@ int main(int argc, char** argv) {
     return vpnpt::exit_code(vpnpt::ErrorKind::Usage);
   }
 
+  opt.strict_perms = !lax;
   try {
     if (*check) vpnpt::run_check(opt, std::cout);
     else if (*show) vpnpt::run_show(opt, std::cout);

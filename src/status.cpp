@@ -267,7 +267,7 @@ void run_status(const Options& opt, bool as_json, std::ostream& out) {
   std::optional<Config> cfg;
   std::string config_error;
   try {
-    cfg = load_config(opt.config_path);
+    cfg = load_config(opt.config_path, opt.strict_perms);
   } catch (const Error& e) {
     config_error = e.what();
   }

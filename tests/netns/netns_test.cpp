@@ -36,7 +36,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kDefaultConfig = VPNPT_SOURCE_DIR "/etc/vpnpt.toml";
 
 struct Result {
   int status;
@@ -67,6 +66,12 @@ class Netns : public ::testing::Test {
               0);
     dir_ = fs::path(::testing::TempDir()) / ("vpnpt-netns-" + std::to_string(getpid()));
     fs::create_directories(dir_);
+    // The shipped config, as root's own file: a checkout may belong to
+    // another user, whose file vpnpt (as root) rightly refuses.
+    std::ifstream in(VPNPT_SOURCE_DIR "/etc/vpnpt.toml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    kDefaultConfig = write("vpnpt.toml", ss.str());
   }
   void TearDown() override {
     std::error_code ec;
@@ -76,6 +81,7 @@ class Netns : public ::testing::Test {
   std::string write(const std::string& name, const std::string& text) {
     std::string p = (dir_ / name).string();
     std::ofstream(p) << text;
+    chmod(p.c_str(), 0644);  // whatever the umask: vpnpt refuses group-writable configs
     return p;
   }
 
@@ -106,6 +112,7 @@ class Netns : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string kDefaultConfig;  // the shipped config, copied into dir_
 };
 
 std::vector<json> objects(const json& listing, const std::string& kind) {

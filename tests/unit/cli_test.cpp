@@ -1,5 +1,6 @@
 // cli_test.cpp: the command line as a user meets it (runs the binary).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,4 +128,37 @@ TEST(Cli, EnvironmentDoesNotChooseTheTemplates) {
 TEST(Cli, RunDirIsAnOption) {
   Result r = run("--help");
   EXPECT_NE(r.out.find("--run-dir"), std::string::npos) << r.out;
+}
+
+// A config anyone else can write could add DNAT forwards to a router: like
+// sshd's StrictModes, vpnpt refuses it (exit 6) and says mode and owner.
+TEST(Cli, WritableConfigIsRefused) {
+  std::string path = temp_config("[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n");
+  for (mode_t mode : {0664, 0646}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    Result r = run("--config " + path + " show");
+    EXPECT_EQ(r.status, 6) << r.out;
+    char m[8];
+    std::snprintf(m, sizeof m, "%04o", unsigned(mode));
+    EXPECT_NE(r.out.find("vpnpt: error: " + path + ": unsafe permissions: mode " + m + ", owner "),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("--no-strict-perms"), std::string::npos) << r.out;  // the hint names the override
+    r = run("--no-strict-perms --config " + path + " show");
+    EXPECT_EQ(r.status, 0) << r.out;
+  }
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  EXPECT_EQ(run("--config " + path + " show").status, 0);
+}
+
+TEST(Cli, ConfigOfAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file away";
+  std::string path = temp_config("[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [\"10.0.0.0/8\"]\n");
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+  Result r = run("--config " + path + " show");
+  EXPECT_EQ(r.status, 6) << r.out;
+  EXPECT_NE(r.out.find("mode 0644, owner uid 65534"), std::string::npos) << r.out;
+  ASSERT_EQ(chown(path.c_str(), 0, 0), 0);
+  EXPECT_EQ(run("--config " + path + " show").status, 0);
 }
