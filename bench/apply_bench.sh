@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# bench/apply_bench.sh: how long `vpnpt apply` takes, and its peak RSS, for
-# configs with N LAN subnets and N forwards (N = 1, 100, 1000 by default).
-# Root only (a network namespace of its own); prints figures, asserts nothing
-# about speed.
+# bench/apply_bench.sh: `vpnpt apply` against `nft -f` of the very same
+# transaction, for configs with N LAN subnets and N forwards (N = 1, 1000,
+# 10000 by default). Prints medians and their ratio; asserts nothing about
+# speed. Root only (a network namespace of its own).
 #
 #   +----------------------------------------+
 #   | netns bn-apply-<pid> (fresh)           |   eth0: veth (WAN), peer bn-eth0p
 #   |   eth0 <-> bn-eth0p        br0         |   br0:  bridge (LAN)
-#   |   vpnpt apply, RUNS times per N        |
+#   |   vpnpt apply / nft -f, RUNS pairs     |
 #   +----------------------------------------+
 #
 #   bench/apply_bench.sh [BUILD_DIR]        default: build-bn, else build
-#   RUNS=10 SIZES="1 100 1000" bench/apply_bench.sh build
+#   RUNS=7 SIZES="1 1000 10000" bench/apply_bench.sh build
 #
-# Each N: one warm-up apply (creates the table), then RUNS timed applies, each
-# replacing the table in one transaction as a config change would; timed with
-# hyperfine when installed, else date +%s%N around each run inside the
-# namespace.  One more run under /usr/bin/time -v gives the peak RSS.  The
-# config uses esp = "single" so that no run loads the vpnpt_esp module into
-# this machine's kernel.  Exit 4 (skip) without root.
+# Two cases per N, each RUNS paired runs (vpnpt, then nft, back to back):
+#   same     re-apply of the config that is loaded (boot, reload): the
+#            table is replaced by an identical one
+#   changed  the config alternates between two that differ in one subnet,
+#            so that every apply loads a new table (and lists it back for
+#            its drift digest); nft -f alternates the same two transactions
+# The nft side is what an admin would run instead: `nft -f` of
+#   add table inet vpnpt; delete table inet vpnpt; <vpnpt show>
+# Both are timed as whole processes, with date +%s%N inside the namespace
+# (the same fork overhead on both sides). One more run of each under
+# /usr/bin/time -v gives the peak RSS. Before timing, it checks that the
+# loaded table holds N forwards and N subnets. The configs use esp =
+# "single" so that no run loads vpnpt_esp into this machine's kernel.
+# Exit 4 (skip) without root.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +37,9 @@ fi
 vpnpt=$(cd "${build:-.}" 2>/dev/null && pwd)/vpnpt
 [[ -x $vpnpt ]] || { echo "apply_bench: no vpnpt binary in '${build:-}' (build first, or pass the build dir)" >&2; exit 2; }
 if [[ $(id -u) != 0 ]]; then echo "SKIP: apply_bench needs root (network namespace)"; exit 4; fi
-runs=${RUNS:-10}
-sizes=${SIZES:-"1 100 1000"}
+command -v nft >/dev/null || { echo "SKIP: apply_bench needs nft (package nftables)"; exit 4; }
+runs=${RUNS:-7}
+sizes=${SIZES:-"1 1000 10000"}
 
 ns=bn-apply-$$
 tmp=$(mktemp -d /tmp/bn-apply.XXXXXX)
@@ -48,10 +57,11 @@ ip -n "$ns" link set eth0 up
 ip -n "$ns" link set br0 up
 run_dir=$tmp/run
 
-config() {  # N subnets 10.a.b.0/24, N udp forwards 20000+i -> 10.a.b.10
-  local n=$1 i
+config() {  # N subnets 10.a.b.0/24 (+ EXTRA), N udp forwards 20000+i -> 10.a.b.10
+  local n=$1 extra=${2:-} i
   printf '[wan]\ninterface = "eth0"\n[lan]\ninterfaces = ["br0"]\nsubnets = [\n'
   for ((i = 0; i < n; i++)); do printf '  "10.%d.%d.0/24",\n' $((i >> 8)) $((i & 255)); done
+  [[ -n $extra ]] && printf '  "%s",\n' "$extra"
   printf ']\n[ipsec]\nesp = "single"\n'
   for ((i = 0; i < n; i++)); do
     printf '[[forward]]\nprotocol = "udp"\nport = %d\nto = "10.%d.%d.10"\n' $((20000 + i)) $((i >> 8)) $((i & 255))
@@ -60,47 +70,54 @@ config() {  # N subnets 10.a.b.0/24, N udp forwards 20000+i -> 10.a.b.10
 
 in_ns() { ip netns exec "$ns" "$@"; }
 
-have_hyperfine=0
-command -v hyperfine >/dev/null && have_hyperfine=1
-have_time=0
-[[ -x /usr/bin/time ]] && have_time=1
+# times A1 B1 A2 B2: RUNS pairs; prints "vpnpt_us nft_us" per pair. Run i
+# applies config/transaction A1/B1 when i is even, A2/B2 when odd.
+times() {
+  in_ns bash -c '
+    vpnpt=$1 run_dir=$2 runs=$3; shift 3
+    for ((r = 0; r < runs; r++)); do
+      if ((r % 2)); then cfg=$3 txn=$4; else cfg=$1 txn=$2; fi
+      s=$(date +%s%N); "$vpnpt" --run-dir "$run_dir" --config "$cfg" apply >/dev/null; m=$(date +%s%N)
+      nft -f "$txn"; e=$(date +%s%N)
+      echo $(( (m - s) / 1000 )) $(( (e - m) / 1000 ))
+    done' _ "$vpnpt" "$run_dir" "$runs" "$@"
+}
 
-echo "vpnpt apply in a fresh netns: $vpnpt"
-echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); runs per N: $runs; timer: $( ((have_hyperfine)) && echo hyperfine || echo 'date +%s%N')"
-printf '%-6s %10s %10s %10s %12s %10s %8s\n' N mean_ms min_ms max_ms peak_rss_kB text_kB rules
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+rss_kb() { in_ns /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+
+echo "vpnpt apply against nft -f of the same transaction, in a fresh netns: $vpnpt"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), $(nft --version)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $runs paired runs per row; medians of whole-process wall time"
+printf '%-7s %-8s %10s %10s %7s %11s %11s %8s\n' N case vpnpt_ms nft_ms ratio vpnpt_RSS nft_RSS text_kB
 for n in $sizes; do
-  cfg=$tmp/c$n.toml
-  config "$n" >"$cfg"
-  in_ns "$vpnpt" --run-dir "$run_dir" --config "$cfg" apply >/dev/null   # warm-up: creates the table
-  # the work really happened: N elements in the map and in the set
+  a=$tmp/a$n.toml b=$tmp/b$n.toml
+  config "$n" >"$a"
+  config "$n" 172.31.255.0/24 >"$b"
+  chmod 0644 "$a" "$b"
+  for c in a b; do
+    { echo "add table inet vpnpt"; echo "delete table inet vpnpt"; "$vpnpt" --config "$tmp/$c$n.toml" show; } >"$tmp/$c$n.nft"
+  done
+  in_ns "$vpnpt" --run-dir "$run_dir" --config "$a" apply >/dev/null   # warm-up: creates the table
   got_map=$(in_ns nft -j list map inet vpnpt fwd_ports 2>/dev/null | jq '[.nftables[] | select(.map) | .map.elem // [] | length] | add')
   got_set=$(in_ns nft -j list set inet vpnpt lan_nets 2>/dev/null | jq '[.nftables[] | select(.set) | .set.elem // [] | length] | add')
   if [[ $got_map != "$n" || $got_set != "$n" ]]; then
     echo "apply_bench: N=$n: table has $got_map forwards and $got_set subnets" >&2
     exit 1
   fi
-  text_kb=$(( $(in_ns "$vpnpt" --run-dir "$run_dir" --config "$cfg" show | wc -c) / 1024 ))
-  rules=$(in_ns nft -j list table inet vpnpt 2>/dev/null | jq '[.nftables[] | select(.rule)] | length')
-
-  if ((have_hyperfine)); then
-    in_ns hyperfine -N --warmup 0 --runs "$runs" --export-json "$tmp/h$n.json" \
-      "$vpnpt --run-dir $run_dir --config $cfg apply" >/dev/null 2>&1
-    read -r mean min max < <(jq -r '.results[0] | "\(.mean*1000) \(.min*1000) \(.max*1000)"' "$tmp/h$n.json")
-  else
-    times=$(in_ns bash -c '
-      for ((r = 0; r < $2; r++)); do
-        s=$(date +%s%N); "$0" --run-dir "$3" --config "$1" apply >/dev/null; e=$(date +%s%N)
-        echo $(( (e - s) / 1000 ))
-      done' "$vpnpt" "$cfg" "$runs" "$run_dir")
-    read -r mean min max < <(awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
-      END { printf "%.3f %.3f %.3f\n", s / NR / 1000, lo / 1000, hi / 1000 }' <<<"$times")
-  fi
-  rss=n/a
-  if ((have_time)); then
-    in_ns /usr/bin/time -v -o "$tmp/time$n" "$vpnpt" --run-dir "$run_dir" --config "$cfg" apply >/dev/null
-    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time$n")
-  fi
-  printf '%-6s %10.1f %10.1f %10.1f %12s %10s %8s\n' "$n" "$mean" "$min" "$max" "$rss" "$text_kb" "$rules"
+  text_kb=$(( $(wc -c <"$tmp/a$n.nft") / 1024 ))
+  vrss=$(rss_kb "$vpnpt" --run-dir "$run_dir" --config "$a" apply)
+  nrss=$(rss_kb nft -f "$tmp/a$n.nft")
+  for case in same changed; do
+    if [[ $case == same ]]; then t=$(times "$a" "$tmp/a$n.nft" "$a" "$tmp/a$n.nft")
+    else t=$(times "$b" "$tmp/b$n.nft" "$a" "$tmp/a$n.nft"); fi
+    v=$(awk '{ print $1 }' <<<"$t" | median)
+    x=$(awk '{ print $2 }' <<<"$t" | median)
+    printf '%-7s %-8s %10.1f %10.1f %6.2fx %8.1f MiB %7.1f MiB %8s\n' "$n" "$case" "$(bc -l <<<"$v / 1000")" \
+      "$(bc -l <<<"$x / 1000")" "$(bc -l <<<"$v / $x")" "$(bc -l <<<"$vrss / 1024")" "$(bc -l <<<"$nrss / 1024")" "$text_kb"
+  done
+  in_ns "$vpnpt" --run-dir "$run_dir" --config "$a" apply >/dev/null
 done
-((have_time)) || echo "(peak RSS needs /usr/bin/time: apt-get install time)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 in_ns "$vpnpt" --run-dir "$run_dir" remove >/dev/null

@@ -10,9 +10,11 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -224,6 +226,7 @@ void read_lan(const Reader& r, const toml::table& root, Config& cfg) {
     cfg.lan_interface_lines.push_back(line);
   }
   i = 0;
+  std::map<uint64_t, std::pair<uint64_t, size_t>> spans;  // first address -> (last, index)
   for (const auto& [text, line] : r.strings(*lan, "lan.", "subnets")) {
     std::string key = "lan.subnets[" + std::to_string(i++) + "]";
     Ipv4Net net;
@@ -246,12 +249,16 @@ void read_lan(const Reader& r, const toml::table& root, Config& cfg) {
       Ipv4Net fixed{net.addr & mask, net.prefix};
       r.fail(line, key, "\"" + text + "\" has host bits set", "did you mean " + fixed.str() + "?");
     }
-    for (const auto& other : cfg.lan_subnets) {
-      int p = std::min(other.prefix, net.prefix);
-      uint32_t m = p == 0 ? 0 : ~uint32_t(0) << (32 - p);
-      if ((other.addr & m) == (net.addr & m))
-        r.fail(line, key, "\"" + text + "\" overlaps " + other.str());
-    }
+    // Earlier subnets are disjoint: those that overlap this one start inside
+    // it, or one starts before it and reaches into it. Name the first listed.
+    const uint64_t first = net.addr, last = uint64_t(net.addr) + (uint64_t(1) << (32 - net.prefix)) - 1;
+    auto it = spans.upper_bound(first);
+    if (it != spans.begin() && std::prev(it)->second.first >= first) --it;
+    size_t clash = SIZE_MAX;
+    for (; it != spans.end() && it->first <= last; ++it) clash = std::min(clash, it->second.second);
+    if (clash != SIZE_MAX)
+      r.fail(line, key, "\"" + text + "\" overlaps " + cfg.lan_subnets[clash].str());
+    spans[first] = {last, cfg.lan_subnets.size()};
     cfg.lan_subnets.push_back(net);
   }
   if (cfg.lan_interfaces.empty() && cfg.lan_subnets.empty())

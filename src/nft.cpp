@@ -3,8 +3,17 @@
 
 #include <nftables/libnftables.h>
 
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -106,6 +115,55 @@ std::vector<std::tuple<std::string, uint64_t, uint64_t>> Nft::list_counters() {
     throw Error(ErrorKind::Internal, "libnftables", std::string("unreadable JSON counters: ") + e.what());
   }
   return out;
+}
+
+std::optional<uint32_t> ruleset_generation() {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return std::nullopt;
+  struct {
+    nlmsghdr nh;
+    nfgenmsg nf;
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = 1;
+  req.nf.nfgen_family = AF_UNSPEC;
+  req.nf.version = NFNETLINK_V0;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  std::optional<uint32_t> id;
+  alignas(nlmsghdr) char buf[512];
+  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) == ssize_t(sizeof req)) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    auto* nh = reinterpret_cast<nlmsghdr*>(buf);
+    if (n > 0 && NLMSG_OK(nh, size_t(n)) && nh->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN)) {
+      size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+      while (off + NLA_HDRLEN <= nh->nlmsg_len) {
+        auto* a = reinterpret_cast<nlattr*>(buf + off);
+        if (a->nla_len < NLA_HDRLEN || off + a->nla_len > nh->nlmsg_len) break;
+        if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID && a->nla_len >= NLA_HDRLEN + 4) {
+          uint32_t be;
+          std::memcpy(&be, buf + off + NLA_HDRLEN, 4);
+          id = ntohl(be);
+        }
+        off += NLA_ALIGN(a->nla_len);
+      }
+    }
+  }
+  close(fd);
+  return id;
+}
+
+std::string listing_producer() {
+  std::string id;
+  utsname u{};
+  if (uname(&u) == 0) id = u.release;
+  Dl_info info{};
+  struct stat st{};
+  if (dladdr(reinterpret_cast<void*>(&nft_ctx_new), &info) && info.dli_fname && stat(info.dli_fname, &st) == 0)
+    id += std::string(" ") + info.dli_fname + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtime);
+  return id;
 }
 
 namespace {

@@ -51,6 +51,16 @@ class Nft {
   nft_ctx* ctx_;
 };
 
+// The ruleset generation ID of this network namespace (NFT_MSG_GETGEN): the
+// kernel adds one at every committed nftables transaction, of any table,
+// and never on a dry run or an aborted one. nullopt if it cannot be read.
+std::optional<uint32_t> ruleset_generation();
+
+// Who turns a table into text: the kernel release and the libnftables file
+// (inode and mtime). The same transaction listed by the same lister gives
+// the same text, so apply may reuse a digest only when this is unchanged.
+std::string listing_producer();
+
 // A table listing without what the packet path changes (the elements of
 // dynamic sets), so that it changes only when the table's definition does.
 std::string canonical_listing(const std::string& listing);

@@ -137,7 +137,8 @@ void save_applied(const std::string& run_dir, const AppliedRecord& rec) {
   ensure_run_dir(run_dir);
   nlohmann::json j = {{"config", rec.config_path},       {"digest", rec.digest},
                       {"listing_digest", rec.listing_digest}, {"esp_mode", rec.esp_mode},
-                      {"esp_note", rec.esp_note}};
+                      {"esp_note", rec.esp_note}, {"lister", rec.lister}};
+  if (rec.generation) j["generation"] = *rec.generation;
   replace_file(path_of(run_dir, "applied"), j.dump() + "\n");
 }
 
@@ -150,8 +151,12 @@ std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
   close(fd);
   try {
     nlohmann::json j = nlohmann::json::parse(text);
-    return AppliedRecord{j.value("config", ""), j.value("digest", ""), j.value("listing_digest", ""),
-                         j.value("esp_mode", ""), j.value("esp_note", "")};
+    AppliedRecord rec{j.value("config", ""),   j.value("digest", ""),   j.value("listing_digest", ""),
+                      j.value("esp_mode", ""), j.value("esp_note", ""), std::nullopt,
+                      j.value("lister", "")};
+    if (j.contains("generation") && j["generation"].is_number_unsigned())
+      rec.generation = j["generation"].get<uint32_t>();
+    return rec;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a damaged record is as good as none: drift is "unknown"
   }

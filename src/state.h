@@ -15,6 +15,7 @@
 //                    of the kernel's listing right after it
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,10 @@ struct AppliedRecord {
   std::string listing_digest;  // of the kernel's listing after apply
   std::string esp_mode;        // effective ESP mode: mux, single, off
   std::string esp_note;        // why, when it differs from the config
+  // The ruleset generation right after apply's commit, when nothing else
+  // committed in between (so the table is exactly what apply loaded).
+  std::optional<uint32_t> generation;
+  std::string lister;  // what made the listing: kernel release and libnftables build
 };
 
 void save_applied(const std::string& run_dir, const AppliedRecord& rec);

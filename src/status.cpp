@@ -121,6 +121,7 @@ json table_json(const Config* cfg, const std::optional<AppliedRecord>& rec, cons
                 std::string* config_error) {
   json t;
   Nft nft;
+  const auto generation = ruleset_generation();  // before the listing: a later commit shows as a change
   auto live = nft.list_table();
   t["present"] = live.has_value();
   if (!live) {
@@ -132,6 +133,8 @@ json table_json(const Config* cfg, const std::optional<AppliedRecord>& rec, cons
   std::string drift = "none";
   if (!rec || rec->digest != live_digest) {
     drift = "unknown";  // loaded by another run we have no record of
+  } else if (rec->generation && rec->generation == generation) {
+    // No nftables commit at all since apply's: the table is as applied.
   } else if (rec->listing_digest != text_digest(canonical_listing(*live))) {
     drift = "modified";  // someone changed the table after apply
   }

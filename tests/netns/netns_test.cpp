@@ -364,3 +364,44 @@ TEST_F(Netns, ApplyCommitsWhatItRenderedNotASharedFile) {
   EXPECT_EQ(text.find("10.9.0.0/16"), std::string::npos) << "the draft was committed:\n" << text;
   EXPECT_NE(text.find("192.168.1.0/24"), std::string::npos) << text;
 }
+
+// apply trusts the generation ID to say "nothing but my commit changed the
+// ruleset": one step per committed transaction, none for a dry run or a
+// refused one.
+TEST_F(Netns, RulesetGenerationCountsCommitsOnly) {
+  auto g0 = vpnpt::ruleset_generation();
+  ASSERT_TRUE(g0);
+  vpnpt::Nft n;
+  std::string out, err;
+  ASSERT_TRUE(n.try_run("add table ip probe\n", &out, &err, /*dry_run=*/true)) << err;
+  EXPECT_EQ(vpnpt::ruleset_generation(), g0);
+  EXPECT_FALSE(n.try_run("add chain ip nosuchtable c\n", &out, &err));
+  EXPECT_EQ(vpnpt::ruleset_generation(), g0);
+  nft("add table ip probe\nadd chain ip probe c\n");
+  EXPECT_EQ(vpnpt::ruleset_generation(), *g0 + 1);
+  nft("delete table ip probe\n");
+  EXPECT_EQ(vpnpt::ruleset_generation(), *g0 + 2);
+}
+
+// A re-apply of the same config reuses the drift digest of the last apply
+// instead of listing the table again. It must still be the right one: a
+// commit to another table is no drift, a change to ours is.
+TEST_F(Netns, DriftAfterReapplyAndForeignCommits) {
+  auto drift = [&] {
+    Result r = cli("-c " + kDefaultConfig + " status --json");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return json::parse(r.out)["table"]["drift"].get<std::string>();
+  };
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);  // reuses the digest
+  EXPECT_EQ(drift(), "none");
+  nft("add table ip other\n");  // the generation moves; our table does not
+  EXPECT_EQ(drift(), "none");
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);  // lists again: another commit came between
+  EXPECT_EQ(drift(), "none");
+  nft("add rule inet vpnpt lan_in udp dport 9 drop\n");
+  EXPECT_EQ(drift(), "modified");
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  nft("delete table ip other\n");
+  EXPECT_EQ(drift(), "none");
+}

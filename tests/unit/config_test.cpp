@@ -210,3 +210,25 @@ TEST(Config, HintsSayWhatToDo) {
     EXPECT_EQ(e.hint(), "did you mean 192.168.1.0/24?");
   }
 }
+
+// Overlap is checked against every earlier subnet, nested either way, and
+// the message names the first one listed (the check is a sorted map).
+TEST(Config, SubnetOverlapNamesTheFirstListed) {
+  auto fails_with = [](const std::string& nets) -> std::string {
+    try {
+      parse_config("[wan]\ninterface = \"eth0\"\n[lan]\nsubnets = [" + nets + "]\n", "t.toml");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(fails_with(R"("10.0.2.0/24", "10.0.1.0/24", "10.0.0.0/16")"),
+            "t.toml:4: lan.subnets[2]: \"10.0.0.0/16\" overlaps 10.0.2.0/24");
+  EXPECT_EQ(fails_with(R"("10.0.0.0/16", "10.1.0.0/16", "10.0.255.255/32")"),
+            "t.toml:4: lan.subnets[2]: \"10.0.255.255/32\" overlaps 10.0.0.0/16");
+  EXPECT_EQ(fails_with(R"("0.0.0.0/0", "255.255.255.255/32")"),
+            "t.toml:4: lan.subnets[1]: \"255.255.255.255/32\" overlaps 0.0.0.0/0");
+  EXPECT_EQ(fails_with(R"("10.0.0.0/24", "10.0.1.0/24", "255.255.255.255/32", "10.0.0.255/32")"),
+            "t.toml:4: lan.subnets[3]: \"10.0.0.255/32\" overlaps 10.0.0.0/24");
+  EXPECT_EQ(fails_with(R"("10.0.0.0/24", "10.0.1.0/24")"), "");
+}
