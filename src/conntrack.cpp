@@ -11,6 +11,11 @@
 #include <netlink/netlink.h>
 
 #include <endian.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
 
 #include <cstring>
 #include <memory>
@@ -46,76 +51,147 @@ uint32_t v4(const nl_addr* a) {
   return ntohl(be);
 }
 
-CtTuple tuple_of(const nfnl_ct* ct, int repl) {
-  CtTuple t;
-  t.proto = nfnl_ct_get_proto(ct);
-  t.src = v4(nfnl_ct_get_src(ct, repl));
-  t.dst = v4(nfnl_ct_get_dst(ct, repl));
-  t.sport = nfnl_ct_get_src_port(ct, repl);
-  t.dport = nfnl_ct_get_dst_port(ct, repl);
-  return t;
+// Netlink attributes, read in place. Lengths are checked before each read:
+// the kernel is trusted to be well-formed, but a short attribute is skipped.
+struct Attr {
+  uint16_t type;
+  const uint8_t* data;
+  size_t len;
+};
+
+template <typename F>
+void each_attr(const uint8_t* p, size_t len, F&& f) {
+  while (len >= NLA_HDRLEN) {
+    nlattr a;
+    std::memcpy(&a, p, sizeof a);
+    if (a.nla_len < NLA_HDRLEN || a.nla_len > len) return;
+    f(Attr{uint16_t(a.nla_type & NLA_TYPE_MASK), p + NLA_HDRLEN, size_t(a.nla_len - NLA_HDRLEN)});
+    size_t step = NLA_ALIGN(a.nla_len);
+    if (step >= len) return;
+    p += step;
+    len -= step;
+  }
 }
 
-// CTA_TUPLE_* nest → CtTuple, with libnl's attribute parser.
-bool parse_tuple(nlattr* nest, CtTuple& t) {
-  nlattr* tb[CTA_TUPLE_MAX + 1];
-  if (nla_parse_nested(tb, CTA_TUPLE_MAX, nest, nullptr) < 0) return false;
-  if (tb[CTA_TUPLE_IP]) {
-    nlattr* ip[CTA_IP_MAX + 1];
-    if (nla_parse_nested(ip, CTA_IP_MAX, tb[CTA_TUPLE_IP], nullptr) == 0) {
-      if (ip[CTA_IP_V4_SRC]) t.src = ntohl(nla_get_u32(ip[CTA_IP_V4_SRC]));
-      if (ip[CTA_IP_V4_DST]) t.dst = ntohl(nla_get_u32(ip[CTA_IP_V4_DST]));
-    }
-  }
-  if (tb[CTA_TUPLE_PROTO]) {
-    nlattr* p[CTA_PROTO_MAX + 1];
-    if (nla_parse_nested(p, CTA_PROTO_MAX, tb[CTA_TUPLE_PROTO], nullptr) == 0) {
-      if (p[CTA_PROTO_NUM]) t.proto = nla_get_u8(p[CTA_PROTO_NUM]);
-      if (p[CTA_PROTO_SRC_PORT]) t.sport = ntohs(nla_get_u16(p[CTA_PROTO_SRC_PORT]));
-      if (p[CTA_PROTO_DST_PORT]) t.dport = ntohs(nla_get_u16(p[CTA_PROTO_DST_PORT]));
-    }
-  }
-  return true;
+template <typename T>
+T be(const Attr& a) {
+  T v{};
+  if (a.len >= sizeof v) std::memcpy(&v, a.data, sizeof v);
+  if constexpr (sizeof(T) == 2) return ntohs(v);
+  if constexpr (sizeof(T) == 4) return ntohl(v);
+  if constexpr (sizeof(T) == 8) return be64toh(v);
+  return v;
 }
 
-int on_ct(nl_msg* msg, void* arg) {
-  auto* out = static_cast<std::vector<CtEntry>*>(arg);
-  nlmsghdr* nlh = nlmsg_hdr(msg);
-  nfnl_ct* ct = nullptr;
-  if (nfnlmsg_ct_parse(nlh, &ct) < 0 || !ct) return NL_SKIP;
-  if (nfnl_ct_get_family(ct) != AF_INET) {
-    nfnl_ct_put(ct);
-    return NL_OK;
-  }
+void read_tuple(const Attr& nest, CtTuple& t) {
+  each_attr(nest.data, nest.len, [&](const Attr& a) {
+    if (a.type == CTA_TUPLE_IP) {
+      each_attr(a.data, a.len, [&](const Attr& ip) {
+        if (ip.type == CTA_IP_V4_SRC) t.src = be<uint32_t>(ip);
+        if (ip.type == CTA_IP_V4_DST) t.dst = be<uint32_t>(ip);
+      });
+    } else if (a.type == CTA_TUPLE_PROTO) {
+      each_attr(a.data, a.len, [&](const Attr& p) {
+        if (p.type == CTA_PROTO_NUM && p.len >= 1) t.proto = p.data[0];
+        if (p.type == CTA_PROTO_SRC_PORT) t.sport = be<uint16_t>(p);
+        if (p.type == CTA_PROTO_DST_PORT) t.dport = be<uint16_t>(p);
+      });
+    }
+  });
+}
+
+void read_counters(const Attr& nest, CtEntry& e) {
+  each_attr(nest.data, nest.len, [&](const Attr& c) {
+    if (c.type == CTA_COUNTERS_PACKETS) e.packets += be<uint64_t>(c);
+    if (c.type == CTA_COUNTERS_BYTES) e.bytes += be<uint64_t>(c);
+    if (c.type == CTA_COUNTERS32_PACKETS) e.packets += be<uint32_t>(c);
+    if (c.type == CTA_COUNTERS32_BYTES) e.bytes += be<uint32_t>(c);
+  });
+}
+
+CtEntry read_entry(const uint8_t* attrs, size_t len) {
   CtEntry e;
-  e.id = nfnl_ct_get_id(ct);
-  e.orig = tuple_of(ct, 0);
-  e.reply = tuple_of(ct, 1);
-  e.status = nfnl_ct_get_status(ct);
-  e.timeout = nfnl_ct_get_timeout(ct);
-  e.zone = nfnl_ct_test_zone(ct) ? nfnl_ct_get_zone(ct) : 0;
-  for (int dir = 0; dir < 2; ++dir) {
-    if (nfnl_ct_test_packets(ct, dir)) e.packets += nfnl_ct_get_packets(ct, dir);
-    if (nfnl_ct_test_bytes(ct, dir)) e.bytes += nfnl_ct_get_bytes(ct, dir);
-  }
-  nfnl_ct_put(ct);
+  each_attr(attrs, len, [&](const Attr& a) {
+    switch (a.type) {
+      case CTA_TUPLE_ORIG: read_tuple(a, e.orig); break;
+      case CTA_TUPLE_REPLY: read_tuple(a, e.reply); break;
+      case CTA_TUPLE_MASTER: e.has_master = true; read_tuple(a, e.master); break;
+      case CTA_STATUS: e.status = be<uint32_t>(a); break;
+      case CTA_TIMEOUT: e.timeout = be<uint32_t>(a); break;
+      case CTA_ID: e.id = be<uint32_t>(a); break;
+      case CTA_ZONE: e.zone = be<uint16_t>(a); break;
+      case CTA_COUNTERS_ORIG:
+      case CTA_COUNTERS_REPLY: read_counters(a, e); break;
+      case CTA_HELP:
+        each_attr(a.data, a.len, [&](const Attr& h) {
+          if (h.type == CTA_HELP_NAME) e.helper.assign(reinterpret_cast<const char*>(h.data), strnlen(reinterpret_cast<const char*>(h.data), h.len));
+        });
+        break;
+      case CTA_TIMESTAMP:
+        each_attr(a.data, a.len, [&](const Attr& t) {
+          if (t.type == CTA_TIMESTAMP_START) e.start_ns = be<uint64_t>(t);
+        });
+        break;
+    }
+  });
+  return e;
+}
 
-  nlattr* tb[CTA_MAX + 1];
-  if (nlmsg_parse(nlh, sizeof(nfgenmsg), tb, CTA_MAX, nullptr) == 0) {
-    if (tb[CTA_HELP]) {
-      nlattr* help[CTA_HELP_MAX + 1];
-      if (nla_parse_nested(help, CTA_HELP_MAX, tb[CTA_HELP], nullptr) == 0 && help[CTA_HELP_NAME])
-        e.helper = nla_get_string(help[CTA_HELP_NAME]);
-    }
-    if (tb[CTA_TUPLE_MASTER]) e.has_master = parse_tuple(tb[CTA_TUPLE_MASTER], e.master);
-    if (tb[CTA_TIMESTAMP]) {
-      nlattr* ts[CTA_TIMESTAMP_MAX + 1];
-      if (nla_parse_nested(ts, CTA_TIMESTAMP_MAX, tb[CTA_TIMESTAMP], nullptr) == 0 && ts[CTA_TIMESTAMP_START])
-        e.start_ns = be64toh(nla_get_u64(ts[CTA_TIMESTAMP_START]));
+struct Fd {
+  int fd;
+  ~Fd() { close(fd); }
+};
+
+// One dump of IPv4 entries whose status matches (status & mask) == value.
+size_t dump_by_status(int fd, uint32_t value, uint32_t mask, uint32_t seq,
+                      const std::function<void(const CtEntry&)>& each) {
+  size_t received = 0;
+  struct {
+    nlmsghdr nh;
+    nfgenmsg nf;
+    nlattr status_hdr;
+    uint32_t status;
+    nlattr mask_hdr;
+    uint32_t mask;
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = seq;
+  req.nf.nfgen_family = AF_INET;  // the kernel skips other families
+  req.nf.version = NFNETLINK_V0;
+  req.status_hdr = {uint16_t(NLA_HDRLEN + 4), CTA_STATUS};
+  req.status = htonl(value);
+  req.mask_hdr = {uint16_t(NLA_HDRLEN + 4), CTA_STATUS_MASK};
+  req.mask = htonl(mask);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    throw Error(ErrorKind::Kernel, "conntrack", std::string("dump request failed: ") + std::strerror(errno));
+  static thread_local std::vector<uint8_t> buf(1 << 17);
+  for (;;) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(errno));
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, size_t(n)); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_seq != seq) continue;
+      if (nh->nlmsg_type == NLMSG_DONE) return received;
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        int err = 0;
+        if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)))
+          err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
+        if (err == 0) continue;
+        throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(err));
+      }
+      if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) continue;
+      auto* nf = static_cast<const nfgenmsg*>(NLMSG_DATA(nh));
+      if (nf->nfgen_family != AF_INET) continue;
+      size_t off = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(nfgenmsg)));
+      ++received;
+      CtEntry e = read_entry(reinterpret_cast<const uint8_t*>(nh) + off, nh->nlmsg_len - off);
+      if ((e.status & mask) == value) each(e);  // the kernel may not know the filter
     }
   }
-  out->push_back(std::move(e));
-  return NL_OK;
 }
 
 CtTuple exp_tuple(const nfnl_exp* exp, int which) {
@@ -130,15 +206,14 @@ CtTuple exp_tuple(const nfnl_exp* exp, int which) {
 
 }  // namespace
 
-std::vector<CtEntry> dump_conntrack() {
-  Sock s = connect_nfnl();
-  std::vector<CtEntry> out;
-  nl_socket_modify_cb(s.get(), NL_CB_VALID, NL_CB_CUSTOM, on_ct, &out);
-  if (int err = nfnl_ct_dump_request(s.get()); err < 0)
-    throw Error(ErrorKind::Kernel, "conntrack", std::string("dump request failed: ") + nl_geterror(err));
-  if (int err = nl_recvmsgs_default(s.get()); err < 0)
-    throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + nl_geterror(err));
-  return out;
+size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each) {
+  Fd s{socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)};
+  if (s.fd < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("cannot open netlink: ") + std::strerror(errno));
+  // Large tables come in many messages; a bigger buffer avoids ENOBUFS.
+  int size = 1 << 20;
+  setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  return dump_by_status(s.fd, IPS_DST_NAT, IPS_DST_NAT, 1, each) +
+         dump_by_status(s.fd, IPS_SRC_NAT, IPS_SRC_NAT | IPS_DST_NAT, 2, each);
 }
 
 std::vector<CtExpectation> dump_expectations() {

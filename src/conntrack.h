@@ -1,15 +1,19 @@
 // conntrack.h: live conntrack entries and expectations, read through libnl.
 //
-// libnl-nf-3 (3.7) parses the tuples, status, timeout, zone and counters of
-// an entry but not its helper name (CTA_HELP), its master (CTA_TUPLE_MASTER,
-// which ties a PPTP GRE call to its control connection) nor its start time
-// (CTA_TIMESTAMP).
-// So the dump is run here and each message is given to libnl's parser and,
-// for those three attributes, to libnl's attribute functions: no second
-// netlink library is needed.
+// Entries are streamed: dump_nat_conntrack() parses each netlink message in
+// place (libnl-nf-3 would allocate an object per entry, and does not parse
+// CTA_HELP, CTA_TUPLE_MASTER nor CTA_TIMESTAMP anyway) and hands it to a
+// callback, which keeps what it reports; nothing else is stored, so memory
+// does not grow with entries vpnpt does not report. The kernel filters what
+// the dump allows: IPv4 only (nfgen_family), and NATed only, as two dumps
+// with CTA_STATUS/CTA_STATUS_MASK (Linux 5.19+): DNAT, then SNAT without
+// DNAT. An older kernel ignores the status filter; the same test is then
+// made here, so the result is the same, only slower. Expectations are few
+// and still read through libnl's cache.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,8 +48,11 @@ struct CtExpectation {
   uint32_t timeout = 0;
 };
 
-// IPv4 entries of this network namespace. Error(Kernel) if conntrack cannot be read.
-std::vector<CtEntry> dump_conntrack();
+// Each IPv4 entry of this network namespace that is source- or
+// destination-NATed, once. Error(Kernel) if conntrack cannot be read.
+// Returns how many entries the kernel sent (more than `each` saw when the
+// kernel ignores the status filter).
+size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each);
 std::vector<CtExpectation> dump_expectations();
 
 }  // namespace vpnpt

@@ -44,8 +44,9 @@ int main(int argc, char** argv) {
   bool dry_run = false;
   apply->add_flag("-n,--dry-run", dry_run, "Have the kernel check the transaction, then abort it");
   auto* status = app.add_subcommand("status", "Show the table, drift, kernel support, counters and live VPN sessions");
-  bool json = false;
-  status->add_flag("-j,--json", json, "Print JSON (schema in vpnpt(8))");
+  vpnpt::StatusView view;
+  status->add_flag("-j,--json", view.json, "Print JSON (schema in vpnpt(8))");
+  status->add_flag("-a,--all", view.all, "List every session, also when there are thousands");
   auto* remove = app.add_subcommand("remove", "Delete table inet vpnpt and nothing else");
 
   try {
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
     if (*check) vpnpt::run_check(opt, std::cout);
     else if (*show) vpnpt::run_show(opt, std::cout);
     else if (*apply) vpnpt::run_apply(opt, dry_run, std::cout);
-    else if (*status) vpnpt::run_status(opt, json, std::cout);
+    else if (*status) vpnpt::run_status(opt, view, std::cout);
     else if (*remove) vpnpt::run_remove(opt, std::cout);
   } catch (const vpnpt::Error& e) {
     return report(e);

@@ -4,6 +4,9 @@
 #include <ctime>
 #include <iomanip>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
 #include <ostream>
 #include <sstream>
 
@@ -23,86 +26,116 @@ using nlohmann::json;
 
 constexpr uint8_t kTcp = 6, kUdp = 17, kGre = 47, kEsp = 50;
 
-std::string endpoint(uint32_t addr, uint16_t port) {
-  return port ? ipv4_str(addr) + ":" + std::to_string(port) : ipv4_str(addr);
-}
-
 bool has_port(const CtEntry& e, uint16_t p) {
   return e.orig.sport == p || e.orig.dport == p || e.reply.sport == p || e.reply.dport == p;
 }
 
-// What kind of VPN traffic an entry is, or "" for none of ours.
-std::string kind_of(const CtEntry& e) {
+// What kind of VPN traffic an entry is, if any of ours.
+std::optional<SessionKind> kind_of(const CtEntry& e) {
   switch (e.orig.proto) {
-    case kTcp: return has_port(e, 1723) ? "pptp" : (e.dst_nat() ? "forward" : "");
-    case kGre: return "gre";
-    case kEsp: return "esp";
+    case kTcp:
+      if (has_port(e, 1723)) return SessionKind::Pptp;
+      break;
+    case kGre: return SessionKind::Gre;
+    case kEsp: return SessionKind::Esp;
     case kUdp:
-      if (has_port(e, 1701)) return "l2tp";
-      if (has_port(e, 4500)) return "nat-t";
-      if (has_port(e, 500)) return "ike";
-      return e.dst_nat() ? "forward" : "";
+      if (has_port(e, 1701)) return SessionKind::L2tp;
+      if (has_port(e, 4500)) return SessionKind::NatT;
+      if (has_port(e, 500)) return SessionKind::Ike;
+      break;
   }
-  return e.dst_nat() ? "forward" : "";
+  if (e.dst_nat()) return SessionKind::Forward;
+  return std::nullopt;
 }
 
-const char* proto_name(uint8_t p) {
-  switch (p) {
-    case kTcp: return "tcp";
-    case kUdp: return "udp";
-    case kGre: return "gre";
-    case kEsp: return "esp";
-  }
-  return "other";
+// LAN host → peer through SNAT, or peer → LAN server through DNAT.
+bool inbound(const CtEntry& e) { return e.dst_nat() && !e.src_nat(); }
+
+std::optional<uint64_t> age_of(const CtEntry& e, uint64_t now_ns) {
+  if (!e.start_ns || now_ns <= e.start_ns) return std::nullopt;
+  return (now_ns - e.start_ns) / 1000000000ULL;
 }
 
-json session_of(const CtEntry& e, const std::string& kind, uint64_t now_ns) {
-  json s;
-  s["kind"] = kind;
-  s["protocol"] = proto_name(e.orig.proto);
-  // LAN host → peer through SNAT, or peer → LAN server through DNAT.
-  bool inbound = e.dst_nat() && !e.src_nat();
-  s["direction"] = inbound ? "inbound" : "outbound";
-  if (inbound) {
-    s["local"] = endpoint(e.reply.src, e.reply.sport);
-    s["remote"] = endpoint(e.orig.src, e.orig.sport);
-    s["nat"] = endpoint(e.orig.dst, e.orig.dport);
+Session session_of(const CtEntry& e, SessionKind kind, uint64_t now_ns) {
+  Session s;
+  s.kind = kind;
+  s.protocol = e.orig.proto;
+  s.inbound = inbound(e);
+  if (s.inbound) {
+    s.local = {e.reply.src, e.reply.sport};
+    s.remote = {e.orig.src, e.orig.sport};
+    s.nat = {e.orig.dst, e.orig.dport};
   } else {
-    s["local"] = endpoint(e.orig.src, e.orig.sport);
-    s["remote"] = endpoint(e.orig.dst, e.orig.dport);
-    s["nat"] = endpoint(e.reply.dst, e.reply.dport);
+    s.local = {e.orig.src, e.orig.sport};
+    s.remote = {e.orig.dst, e.orig.dport};
+    s.nat = {e.reply.dst, e.reply.dport};
   }
-  s["age"] = e.start_ns && now_ns > e.start_ns ? json((now_ns - e.start_ns) / 1000000000ULL) : json(nullptr);
-  s["timeout"] = e.timeout;
-  s["assured"] = (e.status & (1u << 2)) != 0;  // IPS_ASSURED
-  if (!e.helper.empty()) s["helper"] = e.helper;
-  if (e.zone) s["zone"] = e.zone;
-  s["packets"] = e.packets;
-  s["bytes"] = e.bytes;
+  s.age = age_of(e, now_ns);
+  s.timeout = e.timeout;
+  s.assured = (e.status & (1u << 2)) != 0;  // IPS_ASSURED
+  s.helper = e.helper;
+  s.zone = e.zone;
+  s.packets = e.packets;
+  s.bytes = e.bytes;
   return s;
 }
 
 // A PPTP call (GRE) as seen from the LAN host: its call ID, the server's, and
 // the call ID the server sees after translation.
-json call_of(const CtEntry& g, uint64_t now_ns) {
-  bool inbound = g.dst_nat() && !g.src_nat();
-  const CtTuple& host_side = inbound ? g.reply : g.orig;  // tuple leaving the host
-  json c;
-  c["local"] = ipv4_str(host_side.src);
-  c["remote"] = ipv4_str(host_side.dst);
+PptpCall call_of(const CtEntry& g, uint64_t now_ns) {
+  const bool in = inbound(g);
+  const CtTuple& host_side = in ? g.reply : g.orig;  // tuple leaving the host
+  PptpCall c;
+  c.local = host_side.src;
+  c.remote = host_side.dst;
   // In GRE tuples the "ports" are keys: src = the sender's own call ID.
-  c["call_id"] = host_side.sport;
-  c["peer_call_id"] = host_side.dport;
-  c["nat_call_id"] = inbound ? g.orig.dport : g.reply.dport;
-  c["age"] = g.start_ns && now_ns > g.start_ns ? json((now_ns - g.start_ns) / 1000000000ULL) : json(nullptr);
-  c["timeout"] = g.timeout;
-  c["packets"] = g.packets;
+  c.call_id = host_side.sport;
+  c.peer_call_id = host_side.dport;
+  c.nat_call_id = in ? g.orig.dport : g.reply.dport;
+  c.age = age_of(g, now_ns);
+  c.timeout = g.timeout;
+  c.packets = g.packets;
   return c;
 }
 
-std::string human_seconds(const json& v) {
-  if (v.is_null()) return "?";
-  uint64_t s = v.get<uint64_t>();
+uint64_t tuple_key(const CtTuple& t) {
+  return (uint64_t(t.src) << 32 | t.dst) ^ (uint64_t(t.sport) << 48 | uint64_t(t.dport) << 16 | t.proto);
+}
+
+bool same_tuple(const CtTuple& a, const CtTuple& b) {
+  return a.src == b.src && a.dst == b.dst && a.sport == b.sport && a.dport == b.dport;
+}
+
+// JSON, written as it goes: a model of 50,000 sessions is 10 MB as structs
+// and would be ten times that as nlohmann::json objects.
+class JsonOut {
+ public:
+  explicit JsonOut(std::ostream& out) : out_(out) {}
+  static std::string quote(std::string_view s) {
+    std::string q = "\"";
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') q += '\\', q += char(c);
+      else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        q += buf;
+      } else q += char(c);
+    }
+    return q + "\"";
+  }
+  void indent(int depth) { out_ << '\n' << std::string(size_t(depth) * 2, ' '); }
+  std::ostream& out_;
+};
+
+std::string endpoint_str(const Endpoint& e) {
+  return e.port ? ipv4_str(e.addr) + ":" + std::to_string(e.port) : ipv4_str(e.addr);
+}
+
+std::string opt_str(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+std::string human_seconds(std::optional<uint64_t> v) {
+  if (!v) return "?";
+  uint64_t s = *v;
   std::ostringstream o;
   if (s >= 86400) o << s / 86400 << "d" << (s % 86400) / 3600 << "h";
   else if (s >= 3600) o << s / 3600 << "h" << (s % 3600) / 60 << "m";
@@ -203,66 +236,185 @@ json esp_json(const Config* cfg, const std::optional<AppliedRecord>& rec) {
 
 }  // namespace
 
-json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
-                   uint64_t now_ns) {
-  // host address → its sessions, in address order.
-  std::map<uint32_t, json> hosts;
-  std::vector<const CtEntry*> calls;
-  for (const auto& e : entries) {
-    if (!e.src_nat() && !e.dst_nat()) continue;  // not crossing our NAT
-    std::string kind = kind_of(e);
-    if (kind.empty()) continue;
-    if (kind == "gre" && e.has_master && e.master.proto == kTcp) {
-      calls.push_back(&e);
-      continue;
-    }
-    bool inbound = e.dst_nat() && !e.src_nat();
-    uint32_t host = inbound ? e.reply.src : e.orig.src;
-    json s = session_of(e, kind, now_ns);
-    if (kind == "pptp") {
-      s["calls"] = json::array();
-      s["expectations"] = json::array();
-      s["_tuple"] = {e.orig.src, e.orig.dst, e.orig.sport, e.orig.dport};
-    }
-    hosts[host].push_back(s);
+const char* kind_name(SessionKind k) {
+  switch (k) {
+    case SessionKind::Pptp: return "pptp";
+    case SessionKind::Gre: return "gre";
+    case SessionKind::Esp: return "esp";
+    case SessionKind::L2tp: return "l2tp";
+    case SessionKind::NatT: return "nat-t";
+    case SessionKind::Ike: return "ike";
+    case SessionKind::Forward: return "forward";
   }
-  // Attach PPTP calls and pending expectations to their control connection.
-  auto attach = [&](const CtTuple& master, const std::string& field, const json& item) {
-    for (auto& [host, list] : hosts)
-      for (auto& s : list)
-        if (s.contains("_tuple") && s["_tuple"] == json({master.src, master.dst, master.sport, master.dport})) {
-          s[field].push_back(item);
-          return true;
-        }
-    return false;
-  };
-  for (const CtEntry* g : calls) {
-    json c = call_of(*g, now_ns);
-    if (!attach(g->master, "calls", c)) {
-      bool inbound = g->dst_nat() && !g->src_nat();
-      json s = session_of(*g, "gre", now_ns);
-      hosts[inbound ? g->reply.src : g->orig.src].push_back(s);
-    }
-  }
-  json orphans = json::array();
-  for (const auto& x : expectations) {
-    json item = {{"helper", x.helper},
-                 {"protocol", proto_name(x.expect.proto)},
-                 {"from", endpoint(x.expect.src, 0)},
-                 {"to", endpoint(x.expect.dst, 0)},
-                 {"key", x.expect.dport},
-                 {"timeout", x.timeout}};
-    if (!attach(x.master, "expectations", item)) orphans.push_back(item);
-  }
-  json out = json::array();
-  for (auto& [host, list] : hosts) {
-    for (auto& s : list) s.erase("_tuple");
-    out.push_back({{"host", ipv4_str(host)}, {"sessions", list}});
-  }
-  return {{"hosts", out}, {"expectations", orphans}};
+  return "?";
 }
 
-void run_status(const Options& opt, bool as_json, std::ostream& out) {
+const char* proto_name(uint8_t p) {
+  switch (p) {
+    case kTcp: return "tcp";
+    case kUdp: return "udp";
+    case kGre: return "gre";
+    case kEsp: return "esp";
+  }
+  return "other";
+}
+
+void SessionCollector::add(const CtEntry& e) {
+  if (!e.src_nat() && !e.dst_nat()) return;  // not crossing our NAT
+  auto kind = kind_of(e);
+  if (!kind) return;
+  if (*kind == SessionKind::Gre && e.has_master && e.master.proto == kTcp) {
+    calls_.push_back({e.master, inbound(e) ? e.reply.src : e.orig.src, call_of(e, now_ns_), session_of(e, *kind, now_ns_)});
+    return;
+  }
+  const uint32_t host = inbound(e) ? e.reply.src : e.orig.src;
+  auto& list = hosts_[host];
+  if (*kind == SessionKind::Pptp) controls_.emplace(tuple_key(e.orig), Control{e.orig, host, list.size()});
+  list.push_back(session_of(e, *kind, now_ns_));
+}
+
+void SessionCollector::add(const CtExpectation& x) { expectations_.push_back(x); }
+
+Sessions SessionCollector::finish() && {
+  // Attach PPTP calls and pending expectations to their control connection.
+  auto control = [&](const CtTuple& master) -> Session* {
+    auto [lo, hi] = controls_.equal_range(tuple_key(master));
+    for (auto it = lo; it != hi; ++it)
+      if (same_tuple(it->second.tuple, master)) return &hosts_[it->second.host][it->second.index];
+    return nullptr;
+  };
+  for (auto& c : calls_) {
+    if (Session* s = control(c.master)) s->calls.push_back(c.call);
+    else hosts_[c.host].push_back(std::move(c.alone));  // its control connection is gone
+  }
+  Sessions out;
+  for (const auto& x : expectations_) {
+    PptpExpectation item{x.helper, x.expect.proto, x.expect.src, x.expect.dst, x.expect.dport, x.timeout};
+    if (Session* s = control(x.master)) s->expectations.push_back(std::move(item));
+    else out.orphans.push_back(std::move(item));
+  }
+  for (auto& [host, list] : hosts_) {
+    out.total += list.size();
+    out.hosts.push_back({host, std::move(list)});
+  }
+  return out;
+}
+
+namespace {
+
+void write_expectation(JsonOut& j, const PptpExpectation& x, int depth) {
+  auto& o = j.out_;
+  o << "{";
+  j.indent(depth + 1); o << "\"from\": \"" << ipv4_str(x.from) << "\",";
+  j.indent(depth + 1); o << "\"helper\": " << JsonOut::quote(x.helper) << ",";
+  j.indent(depth + 1); o << "\"key\": " << x.key << ",";
+  j.indent(depth + 1); o << "\"protocol\": \"" << proto_name(x.protocol) << "\",";
+  j.indent(depth + 1); o << "\"timeout\": " << x.timeout << ",";
+  j.indent(depth + 1); o << "\"to\": \"" << ipv4_str(x.to) << "\"";
+  j.indent(depth); o << "}";
+}
+
+template <typename T, typename F>
+void write_array(JsonOut& j, const std::vector<T>& items, int depth, F&& each) {
+  auto& o = j.out_;
+  if (items.empty()) {
+    o << "[]";
+    return;
+  }
+  o << "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    j.indent(depth + 1);
+    each(items[i], depth + 1);
+    if (i + 1 < items.size()) o << ",";
+  }
+  j.indent(depth);
+  o << "]";
+}
+
+void write_session(JsonOut& j, const Session& s, int depth) {
+  auto& o = j.out_;
+  auto key = [&](const char* k) {
+    j.indent(depth + 1);
+    o << "\"" << k << "\": ";
+  };
+  o << "{";
+  key("age"); o << opt_str(s.age) << ",";
+  key("assured"); o << (s.assured ? "true" : "false") << ",";
+  key("bytes"); o << s.bytes << ",";
+  if (s.kind == SessionKind::Pptp) {
+    key("calls");
+    write_array(j, s.calls, depth + 1, [&](const PptpCall& c, int d) {
+      o << "{";
+      j.indent(d + 1); o << "\"age\": " << opt_str(c.age) << ",";
+      j.indent(d + 1); o << "\"call_id\": " << c.call_id << ",";
+      j.indent(d + 1); o << "\"local\": \"" << ipv4_str(c.local) << "\",";
+      j.indent(d + 1); o << "\"nat_call_id\": " << c.nat_call_id << ",";
+      j.indent(d + 1); o << "\"packets\": " << c.packets << ",";
+      j.indent(d + 1); o << "\"peer_call_id\": " << c.peer_call_id << ",";
+      j.indent(d + 1); o << "\"remote\": \"" << ipv4_str(c.remote) << "\",";
+      j.indent(d + 1); o << "\"timeout\": " << c.timeout;
+      j.indent(d); o << "}";
+    });
+    o << ",";
+  }
+  key("direction"); o << (s.inbound ? "\"inbound\"" : "\"outbound\"") << ",";
+  if (s.kind == SessionKind::Pptp) {
+    key("expectations");
+    write_array(j, s.expectations, depth + 1, [&](const PptpExpectation& x, int d) { write_expectation(j, x, d); });
+    o << ",";
+  }
+  if (!s.helper.empty()) { key("helper"); o << JsonOut::quote(s.helper) << ","; }
+  key("kind"); o << "\"" << kind_name(s.kind) << "\",";
+  key("local"); o << "\"" << endpoint_str(s.local) << "\",";
+  key("nat"); o << "\"" << endpoint_str(s.nat) << "\",";
+  key("packets"); o << s.packets << ",";
+  key("protocol"); o << "\"" << proto_name(s.protocol) << "\",";
+  key("remote"); o << "\"" << endpoint_str(s.remote) << "\",";
+  key("timeout"); o << s.timeout;
+  if (s.zone) { o << ","; key("zone"); o << s.zone; }
+  j.indent(depth);
+  o << "}";
+}
+
+}  // namespace
+
+void write_hosts_json(const Sessions& s, int depth, std::ostream& out) {
+  JsonOut j(out);
+  write_array(j, s.hosts, depth, [&](const HostSessions& h, int d) {
+    out << "{";
+    j.indent(d + 1);
+    out << "\"host\": \"" << ipv4_str(h.host) << "\",";
+    j.indent(d + 1);
+    out << "\"sessions\": ";
+    write_array(j, h.sessions, d + 1, [&](const Session& x, int dd) { write_session(j, x, dd); });
+    j.indent(d);
+    out << "}";
+  });
+}
+
+void write_expectations_json(const Sessions& s, int depth, std::ostream& out) {
+  JsonOut j(out);
+  write_array(j, s.orphans, depth, [&](const PptpExpectation& x, int d) { write_expectation(j, x, d); });
+}
+
+Sessions collect_sessions(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
+                          uint64_t now_ns) {
+  SessionCollector c(now_ns);
+  for (const auto& e : entries) c.add(e);
+  for (const auto& x : expectations) c.add(x);
+  return std::move(c).finish();
+}
+
+json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
+                   uint64_t now_ns) {
+  Sessions s = collect_sessions(entries, expectations, now_ns);
+  std::ostringstream hosts, orphans;
+  write_hosts_json(s, 0, hosts);
+  write_expectations_json(s, 0, orphans);
+  return {{"hosts", json::parse(hosts.str())}, {"expectations", json::parse(orphans.str())}};
+}
+
+void run_status(const Options& opt, const StatusView& view, std::ostream& out) {
   require_net_admin();
   json s;
   s["version"] = VPNPT_VERSION;
@@ -285,15 +437,41 @@ void run_status(const Options& opt, bool as_json, std::ostream& out) {
   s["kernel"] = kernel;
   s["esp"] = esp_json(cfg ? &*cfg : nullptr, rec);
   s["counters"] = counters_json();
-  json sessions = sessions_json(dump_conntrack(), dump_expectations(), now_realtime_ns());
-  s["hosts"] = sessions["hosts"];
-  s["expectations"] = sessions["expectations"];
 
-  if (as_json) out << s.dump(2) << "\n";
-  else print_status(s, out);
+  // Streamed: only the entries that become sessions are kept.
+  SessionCollector collect(now_realtime_ns());
+  dump_nat_conntrack([&](const CtEntry& e) { collect.add(e); });
+  for (const auto& x : dump_expectations()) collect.add(x);
+  const Sessions sessions = std::move(collect).finish();
+
+  if (view.json) write_status_json(s, sessions, out);
+  else print_status(s, sessions, view.all, out);
 }
 
-void print_status(const json& s, std::ostream& out) {
+void write_status_json(const json& head, const Sessions& sessions, std::ostream& out) {
+  // The keys in order, as nlohmann::json would print them; the sessions
+  // are written straight from the structs.
+  std::map<std::string, const json*> keys;
+  for (auto it = head.begin(); it != head.end(); ++it) keys[it.key()] = &it.value();
+  keys["expectations"] = nullptr;
+  keys["hosts"] = nullptr;
+  out << "{";
+  bool first = true;
+  for (const auto& [key, value] : keys) {
+    out << (first ? "\n  " : ",\n  ") << JsonOut::quote(key) << ": ";
+    first = false;
+    if (key == "hosts") write_hosts_json(sessions, 1, out);
+    else if (key == "expectations") write_expectations_json(sessions, 1, out);
+    else {
+      std::string text = value->dump(2);
+      for (size_t pos = 0; (pos = text.find('\n', pos)) != std::string::npos; pos += 3) text.replace(pos, 1, "\n  ");
+      out << text;
+    }
+  }
+  out << "\n}\n";
+}
+
+void print_status(const json& s, const Sessions& sessions, bool all, std::ostream& out) {
   out << "vpnpt " << s.value("version", "?") << ", config " << s.value("config", "?") << "\n";
   if (s.contains("config_error")) out << "config: " << s["config_error"].get<std::string>() << "\n";
   const json& t = s["table"];
@@ -322,7 +500,7 @@ void print_status(const json& s, std::ostream& out) {
       out << "    " << m.value("kind", "esp") << " " << m.value("host", "?") << " <-> " << m.value("peer", "?") << "  spi out 0x" << std::hex
           << m.value("spi_out", 0u) << " in 0x" << m.value("spi_in", 0u) << std::dec << "  "
           << m.value("state", "?") << " (" << m.value("reason", "?") << ")  zone " << m.value("zone", 0)
-          << "  age " << human_seconds(m["age"]) << "  pkts " << m.value("packets_out", 0ull) << "/"
+          << "  age " << human_seconds(m["age"].is_null() ? std::nullopt : std::optional<uint64_t>(m["age"].get<uint64_t>())) << "  pkts " << m.value("packets_out", 0ull) << "/"
           << m.value("packets_in", 0ull) << "\n";
     }
   }
@@ -334,32 +512,51 @@ void print_status(const json& s, std::ostream& out) {
           << " packets " << std::setw(14) << c.value("bytes", 0ull) << " bytes\n";
   }
 
+  print_sessions(sessions, all, out);
+}
+
+void print_sessions(const Sessions& sessions, bool all, std::ostream& out) {
   out << "sessions:";
-  if (s["hosts"].empty()) out << " none";
-  out << "\n";
-  for (const auto& h : s["hosts"]) {
-    out << "  " << h.value("host", "?") << "\n";
-    for (const auto& x : h["sessions"]) {
-      out << "    " << std::left << std::setw(8) << x.value("kind", "?") << std::right
-          << (x.value("direction", "") == "inbound" ? " <- " : " -> ") << x.value("remote", "?") << "  via "
-          << x.value("nat", "?") << "  age " << human_seconds(x["age"]) << "  timeout "
-          << human_seconds(x["timeout"]);
-      if (x.contains("helper")) out << "  helper " << x["helper"].get<std::string>();
+  if (sessions.hosts.empty()) out << " none";
+  if (!all && sessions.total > kSessionsListed) {
+    // Thousands of lines help no one: one line per host, and how to see all.
+    out << " " << sessions.total << " on " << sessions.hosts.size() << " host(s)\n";
+    for (const auto& h : sessions.hosts) {
+      std::map<std::string, size_t> kinds;
+      size_t calls = 0;
+      for (const auto& x : h.sessions) {
+        ++kinds[kind_name(x.kind)];
+        calls += x.calls.size();
+      }
+      out << "  " << std::left << std::setw(16) << ipv4_str(h.host) << std::right << std::setw(7) << h.sessions.size()
+          << " session(s):";
+      for (const auto& [kind, n] : kinds) out << " " << kind << " " << n;
+      if (calls) out << ", " << calls << " PPTP call(s)";
       out << "\n";
-      if (x.contains("calls"))
-        for (const auto& c : x["calls"])
-          out << "      call " << c.value("call_id", 0) << " <-> peer call " << c.value("peer_call_id", 0)
-              << "  (peer sees call " << c.value("nat_call_id", 0) << ")  age " << human_seconds(c["age"])
-              << "  packets " << c.value("packets", 0ull) << "\n";
-      if (x.contains("expectations"))
-        for (const auto& c : x["expectations"])
-          out << "      expecting " << c.value("protocol", "?") << " " << c.value("from", "?") << " -> "
-              << c.value("to", "?") << " key " << c.value("key", 0) << "  (" << c.value("timeout", 0) << "s left)\n";
+    }
+    out << "  (each session: 'vpnpt status --all', or --json)\n";
+  } else {
+    out << "\n";
+    for (const auto& h : sessions.hosts) {
+      out << "  " << ipv4_str(h.host) << "\n";
+      for (const auto& x : h.sessions) {
+        out << "    " << std::left << std::setw(8) << kind_name(x.kind) << std::right << (x.inbound ? " <- " : " -> ")
+            << endpoint_str(x.remote) << "  via " << endpoint_str(x.nat) << "  age " << human_seconds(x.age)
+            << "  timeout " << human_seconds(x.timeout);
+        if (!x.helper.empty()) out << "  helper " << x.helper;
+        out << "\n";
+        for (const auto& c : x.calls)
+          out << "      call " << c.call_id << " <-> peer call " << c.peer_call_id << "  (peer sees call "
+              << c.nat_call_id << ")  age " << human_seconds(c.age) << "  packets " << c.packets << "\n";
+        for (const auto& c : x.expectations)
+          out << "      expecting " << proto_name(c.protocol) << " " << ipv4_str(c.from) << " -> " << ipv4_str(c.to)
+              << " key " << c.key << "  (" << c.timeout << "s left)\n";
+      }
     }
   }
-  for (const auto& c : s["expectations"])
-    out << "  expecting " << c.value("protocol", "?") << " " << c.value("from", "?") << " -> " << c.value("to", "?")
-        << " (" << c.value("helper", "?") << ", " << c.value("timeout", 0) << "s left)\n";
+  for (const auto& c : sessions.orphans)
+    out << "  expecting " << proto_name(c.protocol) << " " << ipv4_str(c.from) << " -> " << ipv4_str(c.to) << " ("
+        << c.helper << ", " << c.timeout << "s left)\n";
 }
 
 }  // namespace vpnpt

@@ -1,8 +1,14 @@
-// status.h: "vpnpt status": one JSON model of the live state, printed as
-// JSON (--json, schema in vpnpt(8)) or as text for people.
+// status.h: "vpnpt status": the live state, printed as JSON (--json, schema
+// in vpnpt(8)) or as text for people. The VPN sessions are typed structs
+// (Session, PptpCall), gathered while conntrack is streamed and rendered at
+// the edge: one JSON writer, one text printer.
 #pragma once
 
 #include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,14 +18,109 @@
 
 namespace vpnpt {
 
-void run_status(const Options& opt, bool json, std::ostream& out);
+struct StatusView {
+  bool json = false;  // --json
+  bool all = false;   // --all: every session, even thousands
+};
 
-// The VPN sessions among conntrack entries, grouped per LAN host (pure: the
-// unit tests feed it entries). now_ns is CLOCK_REALTIME.
+void run_status(const Options& opt, const StatusView& view, std::ostream& out);
+
+enum class SessionKind { Pptp, Gre, Esp, L2tp, NatT, Ike, Forward };
+const char* kind_name(SessionKind k);
+
+struct Endpoint {
+  uint32_t addr = 0;  // IPv4, host byte order
+  uint16_t port = 0;  // 0: the protocol has none
+};
+
+// A GRE call of a PPTP control connection, from the LAN host's side.
+struct PptpCall {
+  uint32_t local = 0, remote = 0;
+  uint16_t call_id = 0, peer_call_id = 0, nat_call_id = 0;
+  std::optional<uint64_t> age;  // seconds; none without conntrack timestamps
+  uint32_t timeout = 0;
+  uint64_t packets = 0;
+};
+
+// A pending expectation (a call the PPTP helper waits for).
+struct PptpExpectation {
+  std::string helper;
+  uint8_t protocol = 0;
+  uint32_t from = 0, to = 0;
+  uint16_t key = 0;
+  uint32_t timeout = 0;
+};
+
+struct Session {
+  SessionKind kind = SessionKind::Forward;
+  uint8_t protocol = 0;
+  bool inbound = false;  // to a forwarded LAN server (DNAT), else out through the masquerade
+  Endpoint local, remote, nat;  // LAN host's side, the peer, the router's public side
+  std::optional<uint64_t> age;
+  uint32_t timeout = 0;
+  bool assured = false;
+  std::string helper;
+  uint16_t zone = 0;
+  uint64_t packets = 0, bytes = 0;
+  std::vector<PptpCall> calls;                 // pptp only
+  std::vector<PptpExpectation> expectations;   // pptp only
+};
+
+struct HostSessions {
+  uint32_t host = 0;
+  std::vector<Session> sessions;
+};
+
+struct Sessions {
+  std::vector<HostSessions> hosts;  // in address order
+  std::vector<PptpExpectation> orphans;  // expectations of no listed session
+  size_t total = 0;
+};
+
+// The text view lists each session up to this many; beyond, one line per host.
+constexpr size_t kSessionsListed = 200;
+
+// Turns conntrack entries, one at a time, into sessions grouped per LAN host
+// (pure: the unit tests feed it entries). now_ns is CLOCK_REALTIME. Keeps
+// only what it reports.
+class SessionCollector {
+ public:
+  explicit SessionCollector(uint64_t now_ns) : now_ns_(now_ns) {}
+  void add(const CtEntry& e);
+  void add(const CtExpectation& x);
+  Sessions finish() &&;
+
+ private:
+  struct Control {
+    CtTuple tuple;
+    uint32_t host;
+    size_t index;
+  };
+  struct PendingCall {
+    CtTuple master;
+    uint32_t host;
+    PptpCall call;
+    Session alone;  // shown as a session of its own if its control is gone
+  };
+  uint64_t now_ns_;
+  std::map<uint32_t, std::vector<Session>> hosts_;
+  std::unordered_multimap<uint64_t, Control> controls_;  // PPTP control connections by tuple
+  std::vector<PendingCall> calls_;
+  std::vector<CtExpectation> expectations_;
+};
+
+Sessions collect_sessions(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
+                          uint64_t now_ns);
+// The "hosts" and "expectations" arrays of the JSON schema, at depth (for
+// the indentation); and as nlohmann::json for the unit tests.
+void write_hosts_json(const Sessions& s, int depth, std::ostream& out);
+void write_expectations_json(const Sessions& s, int depth, std::ostream& out);
 nlohmann::json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
                              uint64_t now_ns);
 
-// The text form of a status model.
-void print_status(const nlohmann::json& s, std::ostream& out);
+// The whole status: `head` holds everything but the sessions.
+void write_status_json(const nlohmann::json& head, const Sessions& sessions, std::ostream& out);
+void print_status(const nlohmann::json& head, const Sessions& sessions, bool all, std::ostream& out);
+void print_sessions(const Sessions& sessions, bool all, std::ostream& out);
 
 }  // namespace vpnpt

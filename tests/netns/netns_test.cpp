@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "conntrack.h"
 #include "nft.h"
 
 namespace fs = std::filesystem;
@@ -404,4 +405,23 @@ TEST_F(Netns, DriftAfterReapplyAndForeignCommits) {
   ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
   nft("delete table ip other\n");
   EXPECT_EQ(drift(), "none");
+}
+
+// status reads conntrack in two kernel-filtered dumps (DNAT; SNAT without
+// DNAT): entries that cross no NAT never reach user space, and each NATed
+// one comes once.
+TEST_F(Netns, ConntrackDumpIsFilteredInTheKernel) {
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);  // loads nf_nat
+  const std::string add = "conntrack -I -p udp -s 192.168.1.2 -d 203.0.113.2 -t 100 ";
+  ASSERT_EQ(run(add + "--sport 1 --dport 4500 --src-nat 203.0.113.1").status, 0);
+  ASSERT_EQ(run(add + "--sport 2 --dport 500 --dst-nat 192.168.1.9").status, 0);
+  for (int port = 10; port < 60; ++port)  // not NATed: not ours
+    ASSERT_EQ(run(add + "--sport " + std::to_string(port) + " --dport 9").status, 0);
+  std::vector<vpnpt::CtEntry> seen;
+  size_t received = vpnpt::dump_nat_conntrack([&](const vpnpt::CtEntry& e) { seen.push_back(e); });
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(received, 2u) << "the kernel sent entries that cross no NAT (no CTA_STATUS_MASK filter?)";
+  EXPECT_EQ(seen[0].orig.sport, 2);  // the DNAT dump first
+  EXPECT_EQ(seen[1].orig.sport, 1);
+  EXPECT_EQ(seen[1].reply.dst, 0xcb007101u);  // 203.0.113.1
 }

@@ -4,6 +4,9 @@
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "status.h"
 
 using namespace vpnpt;
@@ -118,4 +121,53 @@ TEST(Sessions, AgeUnknownWithoutTimestamps) {
   ike.start_ns = 0;
   auto j = sessions_json({ike}, {}, kNow);
   EXPECT_TRUE(j["hosts"][0]["sessions"][0]["age"].is_null());
+}
+
+// Thousands of sessions: the text view gives one line per host and says how
+// to see each; --all lists them all.
+TEST(Sessions, TextViewSummarisesThousands) {
+  std::vector<CtEntry> entries;
+  for (uint16_t i = 0; i < 300; ++i)
+    entries.push_back(outbound(17, i % 3 ? "192.168.1.2" : "192.168.1.3", 1024 + i, "198.51.100.7", 4500, 1024 + i));
+  Sessions s = collect_sessions(entries, {}, kNow);
+  ASSERT_EQ(s.total, 300u);
+  std::ostringstream brief, all;
+  print_sessions(s, /*all=*/false, brief);
+  const std::string b = brief.str();
+  EXPECT_NE(b.find("sessions: 300 on 2 host(s)"), std::string::npos) << b;
+  EXPECT_NE(b.find("  192.168.1.2         200 session(s): nat-t 200\n"), std::string::npos) << b;
+  EXPECT_NE(b.find("--all"), std::string::npos);
+  EXPECT_EQ(std::count(b.begin(), b.end(), '\n'), 4) << b;
+  print_sessions(s, /*all=*/true, all);
+  const std::string a = all.str();
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), 1 + 2 + 300);
+  // A few stay listed one by one.
+  std::ostringstream few;
+  print_sessions(collect_sessions({entries[0], entries[1]}, {}, kNow), false, few);
+  EXPECT_NE(few.str().find("nat-t    -> 198.51.100.7:4500  via 203.0.113.1:1024"), std::string::npos) << few.str();
+}
+
+// The JSON is written by hand: strings from the kernel are escaped.
+TEST(Sessions, JsonEscapesKernelStrings) {
+  CtEntry c = outbound(6, "192.168.1.2", 40000, "203.0.113.2", 1723, 40000);
+  c.helper = "pp\"t\\p\n";
+  auto j = sessions_json({c}, {}, kNow);  // parses what was written
+  EXPECT_EQ(j["hosts"][0]["sessions"][0]["helper"], "pp\"t\\p\n");
+}
+
+// PPTP calls find their control connection by tuple, whatever the order of
+// the dump, and a call whose control is gone is a session of its own.
+TEST(Sessions, CallsBeforeTheirControlAndOrphanCalls) {
+  CtEntry c1 = outbound(6, "192.168.1.2", 40000, "203.0.113.2", 1723, 40000);
+  CtEntry g1 = outbound(47, "192.168.1.2", 1, "203.0.113.2", 7, 1);
+  g1.has_master = true;
+  g1.master = c1.orig;
+  CtEntry g2 = outbound(47, "192.168.1.4", 5, "203.0.113.2", 9, 5);
+  g2.has_master = true;
+  g2.master = tup(6, "192.168.1.4", 41000, "203.0.113.2", 1723);  // no such control
+  auto j = sessions_json({g1, g2, c1}, {}, kNow);
+  ASSERT_EQ(j["hosts"].size(), 2u) << j.dump(2);
+  EXPECT_EQ(j["hosts"][0]["sessions"][0]["calls"].size(), 1u);
+  EXPECT_EQ(j["hosts"][1]["sessions"][0]["kind"], "gre");
+  EXPECT_FALSE(j["hosts"][1]["sessions"][0].contains("calls"));
 }
