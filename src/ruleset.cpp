@@ -45,9 +45,9 @@ bool has_service(const Config& cfg, const char* service) {
   return false;
 }
 
-TemplateVars variables(const Config& cfg) {
+TemplateVars variables(const Config& cfg, const std::string& version) {
   TemplateVars v;
-  v["comment"] = std::string("vpnpt ") + VPNPT_VERSION + " digest " + kDigestMarker;
+  v["comment"] = "vpnpt " + (version.empty() ? std::string(VPNPT_VERSION) : version) + " digest " + kDigestMarker;
   v["wan"] = cfg.wan_interface;
   v["masquerade"] = cfg.masquerade ? "1" : "";
   v["lan_ifaces"] = join(cfg.lan_interfaces, [](const std::string& s) { return "\"" + s + "\""; });
@@ -92,8 +92,8 @@ std::string find_rules_dir(const std::string& override_dir) {
   return VPNPT_RULES_DIR;
 }
 
-Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir) {
-  TemplateVars vars = variables(cfg);
+Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir, const std::string& version) {
+  TemplateVars vars = variables(cfg, version);
   std::vector<std::string> parts = {"base.nft"};
   if (cfg.pptp || !vars["pptp_forward"].empty()) parts.push_back("pptp.nft");
   if (cfg.l2tp) parts.push_back("l2tp.nft");

@@ -25,7 +25,10 @@ struct Ruleset {
 // (VPNPT_RULES_DIR, fixed at build time).
 std::string find_rules_dir(const std::string& override_dir);
 
-Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir);
+// `version` goes into the table comment (and so into the digest); empty is
+// this build's. Golden tests pass a fixed one, so a release does not change
+// them.
+Ruleset render_ruleset(const Config& cfg, const std::string& rules_dir, const std::string& version = {});
 
 // The digest recorded in a table comment written by render_ruleset, or "".
 std::string digest_from_comment(const std::string& comment);

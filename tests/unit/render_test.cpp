@@ -19,6 +19,9 @@ namespace {
 
 const std::string kGolden = VPNPT_SOURCE_DIR "/tests/unit/golden";
 const std::string kRules = VPNPT_SOURCE_DIR "/rules";
+// The golden files are rendered as this version, not the build's: bumping
+// VERSION must not change them.
+const std::string kGoldenVersion = "0.0.0-golden";
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -35,7 +38,7 @@ TEST_P(Golden, MatchesFile) {
   fs::path toml = fs::path(kGolden) / (GetParam() + ".toml");
   fs::path nft = fs::path(kGolden) / (GetParam() + ".nft");
   Config cfg = load_config(toml.string());
-  Ruleset rs = render_ruleset(cfg, kRules);
+  Ruleset rs = render_ruleset(cfg, kRules, kGoldenVersion);
   if (std::getenv("VPNPT_UPDATE_GOLDEN")) {
     std::ofstream(nft) << rs.text;
     GTEST_SKIP() << "updated " << nft;
@@ -55,6 +58,13 @@ TEST(Render, DigestIsInCommentAndStable) {
   EXPECT_NE(a.text.find("digest " + a.digest + "\""), std::string::npos);
   cfg.ike_timeout = 601;
   EXPECT_NE(render_ruleset(cfg, kRules).digest, a.digest);
+}
+
+TEST(Render, CommentNamesThisBuildsVersion) {
+  Config cfg = load_config(kGolden + "/default.toml");
+  Ruleset rs = render_ruleset(cfg, kRules);
+  EXPECT_NE(rs.text.find("comment \"vpnpt " VPNPT_VERSION_STRING " digest " + rs.digest + "\""), std::string::npos);
+  EXPECT_NE(render_ruleset(cfg, kRules, "9.9.9").digest, rs.digest);  // the version is part of the digest
 }
 
 TEST(Render, DigestFromComment) {
