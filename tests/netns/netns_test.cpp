@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conntrack.h"
+#include "run.h"
 #include "nft.h"
 
 namespace fs = std::filesystem;
@@ -38,21 +39,8 @@ using nlohmann::json;
 namespace {
 
 
-struct Result {
-  int status;
-  std::string out;
-};
-
-Result run(const std::string& cmd) {
-  Result r{-1, {}};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using vpnpt_test::Result;
+using vpnpt_test::run;
 
 
 

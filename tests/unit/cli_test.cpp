@@ -8,25 +8,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include "run.h"
 #include <string>
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;  // stdout and stderr
-};
+using vpnpt_test::Result;
 
 Result run_env(const std::string& env, const std::string& args) {
-  std::string cmd = env + " " + std::string(VPNPT_BINARY) + " " + args + " 2>&1";
-  Result r{-1, {}};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return vpnpt_test::run(env + " " + std::string(VPNPT_BINARY) + " " + args);
 }
 
 Result run(const std::string& args) { return run_env("", args); }
@@ -96,15 +87,9 @@ TEST(Cli, CheckNamesAMissingInterface) {
 TEST(Cli, WithoutNetAdminSaysSoOnce) {
   // As an unprivileged user (dropped with setpriv when the test runs as root).
   std::string as_nobody = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
-  std::string cmd = as_nobody + VPNPT_BINARY + " --config " VPNPT_SOURCE_DIR "/etc/vpnpt.toml status 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = pclose(p);
-  EXPECT_EQ(WEXITSTATUS(st), 4) << out;
-  EXPECT_EQ(out, "vpnpt: error: permission: this command needs CAP_NET_ADMIN (nftables, conntrack)\nhint: run it as root\n");
+  Result r = vpnpt_test::run(as_nobody + VPNPT_BINARY + " --config " VPNPT_SOURCE_DIR "/etc/vpnpt.toml status");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_EQ(r.out, "vpnpt: error: permission: this command needs CAP_NET_ADMIN (nftables, conntrack)\nhint: run it as root\n");
 }
 
 // Under `sudo -E` the environment is the user's, but the templates are read
