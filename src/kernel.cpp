@@ -171,8 +171,9 @@ std::vector<KernelPiece> load_kernel_pieces(const Config& cfg) {
       throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
                   "install a kernel with it, or turn off what needs it in the config");
     }
-    // "unknown" (no modules tree, no kernel config) is left to the dry run:
-    // the kernel refuses a ct helper object whose helper it does not have.
+    // "unknown" (no modules tree, no kernel config) is left to the kernel:
+    // it refuses, whole, a transaction with a ct helper object whose helper
+    // it does not have.
   }
   return pieces;
 }

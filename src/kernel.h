@@ -4,8 +4,9 @@
 // A piece is "loaded" (a module in /sys/module), "builtin" (modules.builtin
 // or the kernel config says =y), "available" (libkmod can load it),
 // "missing", or "unknown" (no way to tell: no modules tree and no config).
-// The ct helper itself is also proven by the dry-run transaction of apply
-// and check, which the kernel refuses when the helper does not exist.
+// The ct helper itself is also proven by the transaction of apply (and the
+// dry run of check), which the kernel refuses, whole, when the helper does
+// not exist.
 #pragma once
 
 #include <string>
