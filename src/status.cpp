@@ -1,6 +1,7 @@
 // status.cpp: gather the live state into one JSON model; print it.
 #include "status.h"
 
+#include <algorithm>
 #include <ctime>
 #include <iomanip>
 #include <map>
@@ -150,86 +151,55 @@ uint64_t now_realtime_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
 }
 
-json table_json(const Config* cfg, const std::optional<AppliedRecord>& rec, const std::string& rules_dir,
-                std::string* config_error) {
-  json t;
+TableStatus table_status(const Config* cfg, const std::optional<AppliedRecord>& rec, const std::string& rules_dir,
+                         std::string* config_error) {
+  TableStatus t;
   Nft nft;
   const auto generation = ruleset_generation();  // before the listing: a later commit shows as a change
   auto live = nft.list_table();
-  t["present"] = live.has_value();
+  t.present = live.has_value();
+  if (rec) t.applied_from = rec->config_path;
   if (!live) {
-    t["drift"] = "absent";
+    t.drift = Drift::Absent;
+    t.applied_from.reset();
     return t;
   }
-  std::string live_digest = digest_from_comment(listing_comment(*live));
-  t["digest"] = live_digest;
-  std::string drift = "none";
-  if (!rec || rec->digest != live_digest) {
-    drift = "unknown";  // loaded by another run we have no record of
+  t.digest = digest_from_comment(listing_comment(*live));
+  if (!rec || rec->digest != t.digest) {
+    t.drift = Drift::Unknown;  // loaded by another run we have no record of
   } else if (rec->generation && rec->generation == generation) {
     // No nftables commit at all since apply's: the table is as applied.
   } else if (rec->listing_digest != text_digest(canonical_listing(*live))) {
-    drift = "modified";  // someone changed the table after apply
+    t.drift = Drift::Modified;  // someone changed the table after apply
   }
-  if (cfg && drift != "modified") {
+  if (cfg && t.drift != Drift::Modified) {
     try {
-      if (render_ruleset(*cfg, rules_dir).digest != live_digest) drift = "config-changed";
+      if (render_ruleset(*cfg, rules_dir).digest != t.digest) t.drift = Drift::ConfigChanged;
     } catch (const Error& e) {
       *config_error = e.what();
     }
   }
-  t["drift"] = drift;
-  if (rec) t["applied_from"] = rec->config_path;
   return t;
 }
 
-json counters_json() {
-  json c = json::object();
-  Nft nft;
-  for (const auto& [name, packets, bytes] : nft.list_counters()) c[name] = {{"packets", packets}, {"bytes", bytes}};
-  return c;
-}
-
-json esp_json(const Config* cfg, const std::optional<AppliedRecord>& rec) {
-  json e;
-  e["configured"] = cfg ? (cfg->ipsec ? esp_mode_name(cfg->esp) : "off") : json(nullptr);
-  bool module = false;
+EspStatus esp_status(const Config* cfg, const std::optional<AppliedRecord>& rec) {
+  EspStatus e;
+  if (cfg) e.configured = cfg->ipsec ? esp_mode_name(cfg->esp) : "off";
   try {
-    module = espmux::family_present();
+    e.module_loaded = espmux::family_present();
   } catch (const Error&) {
   }
-  e["module_loaded"] = module;
   if (rec) {
-    e["effective"] = rec->esp_mode;
-    if (!rec->esp_note.empty()) e["note"] = rec->esp_note;
-    if (rec->esp_mode == "mux" && !module) e["note"] = "the vpnpt_esp module was unloaded after apply";
-  } else {
-    e["effective"] = nullptr;
+    e.effective = rec->esp_mode;
+    e.note = rec->esp_note;
+    if (rec->esp_mode == "mux" && !e.module_loaded) e.note = "the vpnpt_esp module was unloaded after apply";
   }
-  if (!module) return e;
+  if (!e.module_loaded) return e;
   try {
-    json counters = json::object();
-    for (const auto& [name, value] : espmux::counters()) counters[name] = value;
-    e["counters"] = counters;
-    json maps = json::array();
-    for (const auto& m : espmux::dump_mappings()) {
-      maps.push_back({{"kind", m.kind},
-                      {"host", m.host},
-                      {"peer", m.peer},
-                      {"spi_out", m.spi_out},
-                      {"spi_in", m.spi_in},
-                      {"state", m.state},
-                      {"reason", m.reason},
-                      {"zone", m.zone},
-                      {"age", m.age_ms / 1000},
-                      {"packets_out", m.packets_out},
-                      {"packets_in", m.packets_in},
-                      {"bytes_out", m.bytes_out},
-                      {"bytes_in", m.bytes_in}});
-    }
-    e["mappings"] = maps;
+    e.counters = espmux::counters();
+    e.mappings = espmux::dump_mappings();
   } catch (const Error& err) {
-    e["error"] = err.what();
+    e.error = err.what();
   }
   return e;
 }
@@ -416,39 +386,86 @@ json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpe
 
 void run_status(const Options& opt, const StatusView& view, std::ostream& out) {
   require_net_admin();
-  json s;
-  s["version"] = VPNPT_VERSION;
-  s["config"] = opt.config_path;
+  Status st;
+  st.version = VPNPT_VERSION;
+  st.config = opt.config_path;
   std::optional<Config> cfg;
-  std::string config_error;
   try {
     cfg = load_config(opt.config_path, opt.strict_perms);
   } catch (const Error& e) {
-    config_error = e.what();
+    st.config_error = e.what();
   }
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   const auto rec = load_applied(opt.run_dir);
-  s["table"] = table_json(cfg ? &*cfg : nullptr, rec, rules_dir, &config_error);
-  if (!config_error.empty()) s["config_error"] = config_error;
-
-  json kernel = json::array();
-  for (const auto& p : probe_kernel(cfg ? *cfg : Config{}))
-    kernel.push_back({{"name", p.name}, {"purpose", p.purpose}, {"state", p.state}});
-  s["kernel"] = kernel;
-  s["esp"] = esp_json(cfg ? &*cfg : nullptr, rec);
-  s["counters"] = counters_json();
+  st.table = table_status(cfg ? &*cfg : nullptr, rec, rules_dir, &st.config_error);
+  st.kernel = probe_kernel(cfg ? *cfg : Config{});
+  st.esp = esp_status(cfg ? &*cfg : nullptr, rec);
+  for (const auto& [name, packets, bytes] : Nft().list_counters()) st.counters.push_back({name, packets, bytes});
+  std::sort(st.counters.begin(), st.counters.end(),
+            [](const CounterValue& a, const CounterValue& b) { return a.name < b.name; });
 
   // Streamed: only the entries that become sessions are kept.
   SessionCollector collect(now_realtime_ns());
   dump_nat_conntrack([&](const CtEntry& e) { collect.add(e); });
   for (const auto& x : dump_expectations()) collect.add(x);
-  const Sessions sessions = std::move(collect).finish();
+  st.sessions = std::move(collect).finish();
 
-  if (view.json) write_status_json(s, sessions, out);
-  else print_status(s, sessions, view.all, out);
+  if (view.json) write_status_json(st, out);
+  else print_status(st, view.all, out);
 }
 
-void write_status_json(const json& head, const Sessions& sessions, std::ostream& out) {
+const char* drift_name(Drift d) {
+  switch (d) {
+    case Drift::None: return "none";
+    case Drift::ConfigChanged: return "config-changed";
+    case Drift::Modified: return "modified";
+    case Drift::Unknown: return "unknown";
+    case Drift::Absent: return "absent";
+  }
+  return "?";
+}
+
+json head_json(const Status& st) {
+  json s;
+  s["version"] = st.version;
+  s["config"] = st.config;
+  if (!st.config_error.empty()) s["config_error"] = st.config_error;
+  json& t = s["table"];
+  t["present"] = st.table.present;
+  t["drift"] = drift_name(st.table.drift);
+  if (st.table.present) t["digest"] = st.table.digest;
+  if (st.table.applied_from) t["applied_from"] = *st.table.applied_from;
+  json kernel = json::array();
+  for (const auto& p : st.kernel) kernel.push_back({{"name", p.name}, {"purpose", p.purpose}, {"state", p.state}});
+  s["kernel"] = kernel;
+  json& e = s["esp"];
+  e["configured"] = st.esp.configured ? json(*st.esp.configured) : json(nullptr);
+  e["module_loaded"] = st.esp.module_loaded;
+  e["effective"] = st.esp.effective ? json(*st.esp.effective) : json(nullptr);
+  if (!st.esp.note.empty()) e["note"] = st.esp.note;
+  if (!st.esp.error.empty()) {
+    e["error"] = st.esp.error;
+  } else if (st.esp.module_loaded) {
+    json counters = json::object();
+    for (const auto& [name, value] : st.esp.counters) counters[name] = value;
+    e["counters"] = counters;
+    json maps = json::array();
+    for (const auto& m : st.esp.mappings)
+      maps.push_back({{"kind", m.kind}, {"host", m.host}, {"peer", m.peer}, {"spi_out", m.spi_out},
+                      {"spi_in", m.spi_in}, {"state", m.state}, {"reason", m.reason}, {"zone", m.zone},
+                      {"age", m.age_ms / 1000}, {"packets_out", m.packets_out}, {"packets_in", m.packets_in},
+                      {"bytes_out", m.bytes_out}, {"bytes_in", m.bytes_in}});
+    e["mappings"] = maps;
+  }
+  json counters = json::object();
+  for (const auto& c : st.counters) counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};
+  s["counters"] = counters;
+  return s;
+}
+
+void write_status_json(const Status& st, std::ostream& out) {
+  const json head = head_json(st);
+  const Sessions& sessions = st.sessions;
   // The keys in order, as nlohmann::json would print them; the sessions
   // are written straight from the structs.
   std::map<std::string, const json*> keys;
@@ -471,48 +488,43 @@ void write_status_json(const json& head, const Sessions& sessions, std::ostream&
   out << "\n}\n";
 }
 
-void print_status(const json& s, const Sessions& sessions, bool all, std::ostream& out) {
-  out << "vpnpt " << s.value("version", "?") << ", config " << s.value("config", "?") << "\n";
-  if (s.contains("config_error")) out << "config: " << s["config_error"].get<std::string>() << "\n";
-  const json& t = s["table"];
+void print_status(const Status& s, bool all, std::ostream& out) {
+  out << "vpnpt " << s.version << ", config " << s.config << "\n";
+  if (!s.config_error.empty()) out << "config: " << s.config_error << "\n";
   out << "table inet vpnpt: ";
-  std::string drift = t.value("drift", "?");
-  if (!t.value("present", false)) out << "not loaded (run 'vpnpt apply')\n";
-  else if (drift == "none") out << "loaded, matches the config\n";
-  else if (drift == "config-changed") out << "loaded, but the config has changed since (run 'vpnpt apply')\n";
-  else if (drift == "modified") out << "loaded, but changed by something other than vpnpt (run 'vpnpt apply')\n";
-  else out << "loaded, origin unknown (no record of applying it here; run 'vpnpt apply')\n";
+  if (!s.table.present) out << "not loaded (run 'vpnpt apply')\n";
+  else switch (s.table.drift) {
+    case Drift::None: out << "loaded, matches the config\n"; break;
+    case Drift::ConfigChanged: out << "loaded, but the config has changed since (run 'vpnpt apply')\n"; break;
+    case Drift::Modified: out << "loaded, but changed by something other than vpnpt (run 'vpnpt apply')\n"; break;
+    default: out << "loaded, origin unknown (no record of applying it here; run 'vpnpt apply')\n";
+  }
 
   out << "kernel:";
-  for (const auto& k : s["kernel"]) out << " " << k.value("name", "?") << " " << k.value("state", "?") << ";";
+  for (const auto& k : s.kernel) out << " " << k.name << " " << k.state << ";";
   out << "\n";
 
-  const json& e = s["esp"];
-  out << "esp: ";
-  if (e["effective"].is_null()) out << "not applied";
-  else out << e["effective"].get<std::string>();
-  if (!e["configured"].is_null()) out << " (config: " << e["configured"].get<std::string>() << ")";
-  out << ", module vpnpt_esp " << (e.value("module_loaded", false) ? "loaded" : "not loaded") << "\n";
-  if (e.contains("note")) out << "  note: " << e["note"].get<std::string>() << "\n";
-  if (e.contains("mappings")) {
-    out << "  mappings: " << e["mappings"].size() << "\n";
-    for (const auto& m : e["mappings"]) {
-      out << "    " << m.value("kind", "esp") << " " << m.value("host", "?") << " <-> " << m.value("peer", "?") << "  spi out 0x" << std::hex
-          << m.value("spi_out", 0u) << " in 0x" << m.value("spi_in", 0u) << std::dec << "  "
-          << m.value("state", "?") << " (" << m.value("reason", "?") << ")  zone " << m.value("zone", 0)
-          << "  age " << human_seconds(m["age"].is_null() ? std::nullopt : std::optional<uint64_t>(m["age"].get<uint64_t>())) << "  pkts " << m.value("packets_out", 0ull) << "/"
-          << m.value("packets_in", 0ull) << "\n";
-    }
+  const EspStatus& e = s.esp;
+  out << "esp: " << (e.effective ? *e.effective : "not applied");
+  if (e.configured) out << " (config: " << *e.configured << ")";
+  out << ", module vpnpt_esp " << (e.module_loaded ? "loaded" : "not loaded") << "\n";
+  if (!e.note.empty()) out << "  note: " << e.note << "\n";
+  if (!e.error.empty()) out << "  error: " << e.error << "\n";
+  if (e.module_loaded && e.error.empty()) {
+    out << "  mappings: " << e.mappings.size() << "\n";
+    for (const auto& m : e.mappings)
+      out << "    " << m.kind << " " << m.host << " <-> " << m.peer << "  spi out 0x" << std::hex << m.spi_out
+          << " in 0x" << m.spi_in << std::dec << "  " << m.state << " (" << m.reason << ")  zone " << m.zone
+          << "  age " << human_seconds(m.age_ms / 1000) << "  pkts " << m.packets_out << "/" << m.packets_in << "\n";
   }
 
-  if (!s["counters"].empty()) {
+  if (!s.counters.empty()) {
     out << "counters:\n";
-    for (const auto& [name, c] : s["counters"].items())
-      out << "  " << std::left << std::setw(12) << name << std::right << std::setw(12) << c.value("packets", 0ull)
-          << " packets " << std::setw(14) << c.value("bytes", 0ull) << " bytes\n";
+    for (const auto& c : s.counters)
+      out << "  " << std::left << std::setw(12) << c.name << std::right << std::setw(12) << c.packets << " packets "
+          << std::setw(14) << c.bytes << " bytes\n";
   }
-
-  print_sessions(sessions, all, out);
+  print_sessions(s.sessions, all, out);
 }
 
 void print_sessions(const Sessions& sessions, bool all, std::ostream& out) {

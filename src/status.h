@@ -15,6 +15,8 @@
 
 #include "apply.h"
 #include "conntrack.h"
+#include "esp_mux.h"
+#include "kernel.h"
 
 namespace vpnpt {
 
@@ -118,9 +120,44 @@ void write_expectations_json(const Sessions& s, int depth, std::ostream& out);
 nlohmann::json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
                              uint64_t now_ns);
 
-// The whole status: `head` holds everything but the sessions.
-void write_status_json(const nlohmann::json& head, const Sessions& sessions, std::ostream& out);
-void print_status(const nlohmann::json& head, const Sessions& sessions, bool all, std::ostream& out);
+// What status reports besides the sessions.
+enum class Drift { None, ConfigChanged, Modified, Unknown, Absent };
+const char* drift_name(Drift d);
+
+struct TableStatus {
+  bool present = false;
+  Drift drift = Drift::None;
+  std::string digest;                       // from the table's comment
+  std::optional<std::string> applied_from;  // config of the last apply here
+};
+
+struct EspStatus {
+  std::optional<std::string> configured;  // the config's esp mode; none without a config
+  bool module_loaded = false;
+  std::optional<std::string> effective;   // from the last apply; none without one
+  std::string note, error;
+  std::vector<std::pair<std::string, uint64_t>> counters;
+  std::vector<espmux::Mapping> mappings;
+};
+
+struct CounterValue {
+  std::string name;
+  uint64_t packets = 0, bytes = 0;
+};
+
+struct Status {
+  std::string version, config, config_error;
+  TableStatus table;
+  std::vector<KernelPiece> kernel;
+  EspStatus esp;
+  std::vector<CounterValue> counters;  // by name
+  Sessions sessions;
+};
+
+// One JSON writer (schema in vpnpt(8)) and one text printer.
+nlohmann::json head_json(const Status& st);  // all but hosts and expectations
+void write_status_json(const Status& st, std::ostream& out);
+void print_status(const Status& st, bool all, std::ostream& out);
 void print_sessions(const Sessions& sessions, bool all, std::ostream& out);
 
 }  // namespace vpnpt
