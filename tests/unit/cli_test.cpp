@@ -23,7 +23,9 @@ Result run_env(const std::string& env, const std::string& args) {
 Result run(const std::string& args) { return run_env("", args); }
 
 std::string temp_config(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/cli_test.toml";
+  // one file per test: ctest runs tests of this binary in parallel
+  std::string path = ::testing::TempDir() + "/cli_test-" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml";
   std::ofstream(path) << text;
   return path;
 }
