@@ -480,7 +480,7 @@ lab_many_peers() {
 # the server, host 2's manual-key tunnel and the server's IKE responder.
 # Sets pt (pending_timeout) and bound (mux_mem_bound() for the default
 # zone_count and max_mappings, kmod/DESIGN.md).
-FLOOD_IDLE=20
+FLOOD_IDLE=10
 flood_lab_up() {
 	need_vpnpt
 	lab_up 2 || fail "lab"
