@@ -66,7 +66,7 @@ std::string describe(const Config& cfg, const EspDecision& esp) {
   auto add = [&](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
   if (cfg.pptp) add("pptp");
   if (cfg.l2tp) add("l2tp");
-  if (cfg.ipsec) add(std::string("ipsec (esp ") + esp.mode + ")");
+  if (cfg.ipsec) add(std::string("ipsec (esp ") + esp_mode_name(esp.mode) + ")");
   if (!cfg.forwards.empty()) add(std::to_string(cfg.forwards.size()) + " forward(s)");
   if (s.empty()) s = "masquerade only";
   return s;
@@ -77,14 +77,8 @@ void say_findings(const Options& opt, const std::vector<KernelPiece>& pieces, co
                   const std::string& rules_dir, std::ostream& out) {
   if (!opt.verbose) return;
   out << "rules: " << rules_dir << " (digest " << rs.digest << ")\n";
-  for (const auto& p : pieces) out << "kernel: " << p.name << " " << p.state << " (" << p.purpose << ")\n";
-}
-
-void require_pieces(const std::vector<KernelPiece>& pieces) {
   for (const auto& p : pieces)
-    if (p.state == "missing")
-      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
-                  "install a kernel with it, or turn off what needs it in the config");
+    out << "kernel: " << p.name << " " << piece_state_name(p.state) << " (" << p.purpose << ")\n";
 }
 
 }  // namespace
@@ -148,7 +142,7 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   esp_finish(esp);
   enable_conntrack_accounting();
 
-  AppliedRecord rec{cfg.path, rs.digest, "", esp.mode, esp.note, std::nullopt, listing_producer()};
+  AppliedRecord rec{cfg.path, rs.digest, "", esp_mode_name(esp.mode), esp.note, std::nullopt, listing_producer()};
   // Ours was the only commit since gen_before: the table is exactly the
   // transaction. The drift digest is that of its listing; the same text,
   // listed by the same kernel and libnftables, lists the same, so the

@@ -29,18 +29,17 @@ espmux::Params params_of(const Config& cfg) {
 }  // namespace
 
 EspDecision decide_esp(const Config& cfg, bool load) {
-  if (!cfg.ipsec || cfg.esp == EspMode::Off) return {"off", ""};
-  if (cfg.esp == EspMode::Single) return {"single", ""};
+  if (!cfg.ipsec || cfg.esp == EspMode::Off) return {EspMode::Off, ""};
+  if (cfg.esp == EspMode::Single) return {EspMode::Single, ""};
   std::string why;
   try {
-    if (espmux::family_present()) return {"mux", ""};
+    if (espmux::family_present()) return {EspMode::Mux, ""};
     if (load) {
       espmux::load_module();
-      if (espmux::family_present()) return {"mux", ""};
+      if (espmux::family_present()) return {EspMode::Mux, ""};
       why = "the vpnpt_esp module loaded but its netlink family is missing";
     } else {
-      std::string state = module_state(kModule, "");
-      if (state == "available") return {"mux", "the vpnpt_esp module will be loaded by apply"};
+      if (module_state(kModule, "") == PieceState::Available) return {EspMode::Mux, "the vpnpt_esp module will be loaded by apply"};
       why = "the vpnpt_esp module is not installed for this kernel";
     }
   } catch (const Error& e) {
@@ -48,7 +47,7 @@ EspDecision decide_esp(const Config& cfg, bool load) {
     why = e.what();
   }
   if (cfg.esp == EspMode::Mux) throw Error(ErrorKind::Kernel, kModule, why, kHint);
-  return {"single", "esp = \"auto\" falls back to \"single\" (one LAN host per remote peer for raw ESP): " + why};
+  return {EspMode::Single, "esp = \"auto\" falls back to \"single\" (one LAN host per remote peer for raw ESP): " + why};
 }
 
 EspSnapshot esp_snapshot() {
@@ -58,7 +57,7 @@ EspSnapshot esp_snapshot() {
 }
 
 void esp_configure(const Config& cfg, const EspDecision& esp) {
-  if (esp.mode == "mux") {
+  if (esp.mode == EspMode::Mux) {
     espmux::set_params(params_of(cfg));
   } else if (espmux::family_present()) {
     // Loaded for another namespace, or for an earlier "mux" config here: it
@@ -70,7 +69,7 @@ void esp_configure(const Config& cfg, const EspDecision& esp) {
 }
 
 void esp_finish(const EspDecision& esp) {
-  if (esp.mode != "mux" && espmux::family_present()) espmux::flush();
+  if (esp.mode != EspMode::Mux && espmux::family_present()) espmux::flush();
 }
 
 void esp_restore(const EspSnapshot& snap) {

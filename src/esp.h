@@ -12,7 +12,7 @@
 namespace vpnpt {
 
 struct EspDecision {
-  std::string mode;  // "mux", "single" or "off": what is in effect
+  EspMode mode;      // Mux, Single or Off (never Auto): what is in effect
   std::string note;  // said by apply, check and status when mode differs from the config
 };
 

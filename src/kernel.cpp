@@ -103,24 +103,35 @@ bool kmod_findable(const std::string& name) {
 
 }  // namespace
 
-std::string module_state(const std::string& name, const std::string& config_symbol) {
+const char* piece_state_name(PieceState s) {
+  switch (s) {
+    case PieceState::Loaded: return "loaded";
+    case PieceState::Builtin: return "builtin";
+    case PieceState::Available: return "available";
+    case PieceState::Missing: return "missing";
+    case PieceState::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+PieceState module_state(const std::string& name, const std::string& config_symbol) {
   std::error_code ec;
-  if (fs::exists("/sys/module/" + name + "/initstate", ec)) return "loaded";
-  if (fs::exists("/sys/module/" + name, ec)) return "builtin";
-  if (in_modules_builtin(name)) return "builtin";
+  if (fs::exists("/sys/module/" + name + "/initstate", ec)) return PieceState::Loaded;
+  if (fs::exists("/sys/module/" + name, ec)) return PieceState::Builtin;
+  if (in_modules_builtin(name)) return PieceState::Builtin;
   const std::string& cfg = kernel_config();
-  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=y\n") != std::string::npos) return "builtin";
-  if (kmod_findable(name)) return "available";
-  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=m\n") != std::string::npos) return "missing";
-  if (cfg.empty() && !fs::exists("/lib/modules/" + release(), ec)) return "unknown";
-  return "missing";
+  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=y\n") != std::string::npos) return PieceState::Builtin;
+  if (kmod_findable(name)) return PieceState::Available;
+  if (!config_symbol.empty() && cfg.find("\n" + config_symbol + "=m\n") != std::string::npos) return PieceState::Missing;
+  if (cfg.empty() && !fs::exists("/lib/modules/" + release(), ec)) return PieceState::Unknown;
+  return PieceState::Missing;
 }
 
 std::vector<KernelPiece> probe_kernel(const Config& cfg) {
   std::vector<KernelPiece> out;
   std::error_code ec;
   out.push_back({"nf_conntrack", "connection tracking",
-                 fs::exists("/proc/sys/net/netfilter/nf_conntrack_max", ec) ? "loaded"
+                 fs::exists("/proc/sys/net/netfilter/nf_conntrack_max", ec) ? PieceState::Loaded
                                                                            : module_state("nf_conntrack", "CONFIG_NF_CONNTRACK")});
   bool pptp = cfg.pptp;
   for (const auto& f : cfg.forwards) pptp = pptp || f.pptp_helper;
@@ -163,19 +174,24 @@ void load_module(const std::string& name, const std::string& hint) {
 
 std::vector<KernelPiece> load_kernel_pieces(const Config& cfg) {
   auto pieces = probe_kernel(cfg);
+  require_pieces(pieces);
   for (auto& p : pieces) {
-    if (p.state == "available") {
+    if (p.state == PieceState::Available) {
       load_module(p.name, "needed for " + p.purpose);
-      p.state = "loaded";
-    } else if (p.state == "missing") {
-      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
-                  "install a kernel with it, or turn off what needs it in the config");
+      p.state = PieceState::Loaded;
     }
-    // "unknown" (no modules tree, no kernel config) is left to the kernel:
-    // it refuses, whole, a transaction with a ct helper object whose helper
-    // it does not have.
+    // Unknown (no modules tree, no kernel config) is left to the kernel: it
+    // refuses, whole, a transaction with a ct helper object whose helper it
+    // does not have.
   }
   return pieces;
+}
+
+void require_pieces(const std::vector<KernelPiece>& pieces) {
+  for (const auto& p : pieces)
+    if (p.state == PieceState::Missing)
+      throw Error(ErrorKind::Kernel, p.name, "missing from this kernel (needed for " + p.purpose + ")",
+                  "install a kernel with it, or turn off what needs it in the config");
 }
 
 void enable_conntrack_accounting() {

@@ -436,7 +436,7 @@ json head_json(const Status& st) {
   if (st.table.present) t["digest"] = st.table.digest;
   if (st.table.applied_from) t["applied_from"] = *st.table.applied_from;
   json kernel = json::array();
-  for (const auto& p : st.kernel) kernel.push_back({{"name", p.name}, {"purpose", p.purpose}, {"state", p.state}});
+  for (const auto& p : st.kernel) kernel.push_back({{"name", p.name}, {"purpose", p.purpose}, {"state", piece_state_name(p.state)}});
   s["kernel"] = kernel;
   json& e = s["esp"];
   e["configured"] = st.esp.configured ? json(*st.esp.configured) : json(nullptr);
@@ -501,7 +501,7 @@ void print_status(const Status& s, bool all, std::ostream& out) {
   }
 
   out << "kernel:";
-  for (const auto& k : s.kernel) out << " " << k.name << " " << k.state << ";";
+  for (const auto& k : s.kernel) out << " " << k.name << " " << piece_state_name(k.state) << ";";
   out << "\n";
 
   const EspStatus& e = s.esp;
