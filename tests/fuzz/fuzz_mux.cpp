@@ -190,6 +190,10 @@ class World {
   std::vector<Neg> negs_;
   std::set<std::pair<int, int>> ike_up_;
   std::map<std::pair<int, int>, uint64_t> ike_seen_;  // an IKE SA's last message
+  // A host keys its SAs with a peer by IKE or by hand, not both: the module
+  // lets a host's new outbound SPI join its SA whose inbound SPI R sent first
+  // (an IKE child SA), which a manual SA of the same pair would take for its own
+  std::map<std::pair<int, int>, char> keying_;
   std::map<uint16_t, std::pair<uint32_t, uint32_t>> zone_owner_;  // conntrack: zone -> (host, peer)
   // honest SPIs ever used: (peer, spi_in) -> (host, spi_out), and back
   std::map<std::pair<int, uint32_t>, std::pair<int, uint32_t>> used_in_, used_out_;
@@ -420,6 +424,7 @@ Bytes World::ike_pkt(const Neg& n, bool from_peer, bool response) {
 }
 
 void World::negotiate(int h, int r, uint8_t flags) {
+  if (keying_.emplace(std::make_pair(h, r), 'i').first->second != 'i') return;
   Neg n;
   n.h = h;
   n.r = r;
@@ -508,6 +513,7 @@ void World::progress(size_t idx, uint16_t so, uint16_t si) {
 }
 
 void World::manual_sa(int h, int r, uint16_t so, uint16_t si) {
+  if (keying_.emplace(std::make_pair(h, r), 'm').first->second != 'm') return;
   Sa sa;
   sa.h = h;
   sa.r = r;
