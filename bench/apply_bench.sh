@@ -30,13 +30,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-}
-if [[ -z $build ]]; then
-  for d in "$here/build-bn" "$here/build"; do [[ -x $d/vpnpt ]] && { build=$d; break; }; done
-fi
-vpnpt=$(cd "${build:-.}" 2>/dev/null && pwd)/vpnpt
-[[ -x $vpnpt ]] || { echo "apply_bench: no vpnpt binary in '${build:-}' (build first, or pass the build dir)" >&2; exit 2; }
-if [[ $(id -u) != 0 ]]; then echo "SKIP: apply_bench needs root (network namespace)"; exit 4; fi
+. "$here/bench/find-vpnpt.sh"
+find_vpnpt apply_bench "${1:-}"
 command -v nft >/dev/null || { echo "SKIP: apply_bench needs nft (package nftables)"; exit 4; }
 runs=${RUNS:-7}
 sizes=${SIZES:-"1 1000 10000"}

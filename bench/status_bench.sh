@@ -24,13 +24,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-}
-if [[ -z $build ]]; then
-  for d in "$here/build-bn" "$here/build"; do [[ -x $d/vpnpt ]] && { build=$d; break; }; done
-fi
-vpnpt=$(cd "${build:-.}" 2>/dev/null && pwd)/vpnpt
-[[ -x $vpnpt ]] || { echo "status_bench: no vpnpt binary in '${build:-}'" >&2; exit 2; }
-if [[ $(id -u) != 0 ]]; then echo "SKIP: status_bench needs root (network namespaces)"; exit 4; fi
+. "$here/bench/find-vpnpt.sh"
+find_vpnpt status_bench "${1:-}"
 for tool in conntrack python3; do
   command -v $tool >/dev/null || { echo "SKIP: status_bench needs $tool"; exit 4; }
 done
