@@ -450,8 +450,9 @@ void BM_Memory(benchmark::State& state) {
 BENCHMARK(BM_Memory)->Arg(10)->Arg(1000)->Arg(4096)->Unit(benchmark::kMillisecond);
 
 // The size of each object kind, told apart by the order table.c allocates
-// them in: a first ESP SA allocates peer, host, pair, SA; an IKE SA (new
-// host) host, pair, IKE SA; a held packet one mux_held.
+// them in (pair_get: pair, then a new peer with its orphan ring, then a new
+// host): a first ESP SA allocates pair, peer, ring, host, SA; an IKE SA of a
+// new host pair, host, IKE SA; a held packet of a new host pair, host, held.
 void BM_ObjectSizes(benchmark::State& state) {
   std::map<std::string, double> size;
   for (auto _ : state) {
@@ -461,22 +462,22 @@ void BM_ObjectSizes(benchmark::State& state) {
     const uint32_t H1 = host_addr(1), H2 = host_addr(2), H3 = host_addr(3), R = peer_addr(1);
     g_alloc.sizes.clear();
     g_alloc.log = true;
-    mx.esp_out(H1, R, 0x1000);  // peer, host, pair, sa
+    mx.esp_out(H1, R, 0x1000);  // pair, peer, orphan ring, host, sa
     std::vector<size_t> a = g_alloc.sizes;
     g_alloc.sizes.clear();
-    mx.ike_out(H2, R, ike_hdr(2, IKEV2_EXCH_SA_INIT, 0x77, 0, 0, false));  // host, pair, ike
+    mx.ike_out(H2, R, ike_hdr(2, IKEV2_EXCH_SA_INIT, 0x77, 0, 0, false));  // pair, host, ike
     std::vector<size_t> b = g_alloc.sizes;
     g_alloc.sizes.clear();
     int cookie = 0;
-    mx.esp_out(H3, R, 0x3000, &cookie);  // H1 owns R's window: host, pair, held
+    mx.esp_out(H3, R, 0x3000, &cookie);  // H1 owns R's window: pair, host, held
     std::vector<size_t> c = g_alloc.sizes;
     g_alloc.log = false;
-    if (a.size() != 4 || b.size() != 3 || c.size() != 3) {
+    if (a.size() != 5 || b.size() != 3 || c.size() != 3) {
       state.SkipWithError("allocation order changed: update BM_ObjectSizes");
       return;
     }
-    size = {{"peer", a[0]}, {"host", a[1]}, {"pair", a[2]}, {"esp_sa", a[3]}, {"ike_sa", b[2]},
-            {"held", c[2]}};
+    size = {{"pair", a[0]}, {"peer", a[1]}, {"orphan_ring", a[2]}, {"host", a[3]}, {"esp_sa", a[4]},
+            {"ike_sa", b[2]}, {"held", c[2]}};
     std::vector<void*> tmp;
     mx.take_released(tmp);
   }

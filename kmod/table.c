@@ -72,13 +72,13 @@ struct mux_peer {
 	u32 want;		/* child SAs still expected in this window */
 	u64 wopen, deadline;
 	u64 contended_until;	/* no binds: a late exchange of another host */
-	u64 forgot;		/* an unbound SPI could not be remembered then */
 	bool installed;		/* the peer may be sending on the owner's new SA */
 	/* SPIs seen from this peer while unbound: they existed before any
 	 * window opened, so they are never a window owner's *new* SA.  A ring
-	 * of MUX_ORPHANS, allocated with the first one. */
+	 * of MUX_ORPHANS, allocated with the peer. */
 	u32 *orphan;
 	u16 orphan_next;
+	bool remembers;		/* an SPI was put in the ring */
 	u64 last_seen;		/* kept idle_timeout after its last pair: orphans */
 	struct list_head idle;	/* in mux->idle_peers while it has no pair */
 	struct list_head held;	/* struct mux_held, oldest first */
@@ -344,6 +344,16 @@ static struct mux_peer *peer_new(struct mux *m, __be32 addr)
 
 	if (!pe)
 		return NULL;
+	/* the orphan ring comes with the peer: failing to allocate it later,
+	 * when an SPI must be remembered, would forget that SPI (the fuzzer
+	 * found a cross-delivery that way) */
+	pe->orphan = obj_alloc(m, MUX_ORPHANS * sizeof(*pe->orphan));
+	if (!pe->orphan) {
+		obj_uncount(m, pe, sizeof(*pe));
+		mux_free(pe);
+		return NULL;
+	}
+	memset(pe->orphan, 0, MUX_ORPHANS * sizeof(*pe->orphan));
 	pe->addr = addr;
 	INIT_LIST_HEAD(&pe->held);
 	INIT_LIST_HEAD(&pe->idle);
@@ -360,30 +370,26 @@ static void peer_free(struct mux *m, struct mux_peer *pe)
 	hlist_del_init_rcu(&pe->hnode);
 	list_del(&pe->list);
 	list_del_init(&pe->idle);
-	if (pe->orphan) {
-		/* only read under m->lock: no grace period needed */
-		obj_uncount(m, pe->orphan, MUX_ORPHANS * sizeof(*pe->orphan));
-		mux_free(pe->orphan);
-	}
+	/* the ring is only read under m->lock: no grace period needed */
+	obj_uncount(m, pe->orphan, MUX_ORPHANS * sizeof(*pe->orphan));
+	mux_free(pe->orphan);
 	WRITE_ONCE(m->n_peers, m->n_peers - 1);
 	obj_uncount(m, pe, sizeof(*pe));
 	mux_free_rcu(pe, rcu);
 }
 
-/* No unknown SPI of @pe is bound now: a late exchange of another host or a
- * blind period (until contended_until), or an SPI it could not remember
- * (for as long as that SA may stay silent: idle_timeout as set now). */
-static bool peer_contended(const struct mux *m, const struct mux_peer *pe, u64 now)
+/* No unknown SPI of @pe is bound now: a late exchange of another host, a
+ * blind period or a FLUSH. */
+static bool peer_contended(const struct mux_peer *pe, u64 now)
 {
-	return now < pe->contended_until ||
-	       (pe->forgot && now - pe->forgot < MS(m->p.idle_timeout));
+	return now < pe->contended_until;
 }
 
-static bool peer_unused(const struct mux *m, const struct mux_peer *pe, u64 now)
+static bool peer_unused(const struct mux_peer *pe, u64 now)
 {
 	/* a peer under contention remembers that no unknown SPI of it may be
 	 * bound yet: forgetting it would forget that */
-	return !pe->n_pairs && !pe->owner && !pe->n_held && !peer_contended(m, pe, now);
+	return !pe->n_pairs && !pe->owner && !pe->n_held && !peer_contended(pe, now);
 }
 
 /* Peers without pairs are kept only for their orphans, and at most
@@ -393,7 +399,7 @@ static bool peer_evict_idle(struct mux *m, u64 now)
 	struct mux_peer *pe;
 
 	list_for_each_entry(pe, &m->idle_peers, idle) {
-		if (peer_unused(m, pe, now)) {
+		if (peer_unused(pe, now)) {
 			peer_free(m, pe);
 			mux_count(m, VPNPT_ESP_C_PEERS_EVICTED);
 			return true;
@@ -525,14 +531,14 @@ static void sa_unhash(struct mux_sa *sa)
 	hlist_del_init_rcu(&sa->out_node);
 }
 
-static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now);
+static void orphan_note(struct mux_peer *pe, u32 spi);
 
 /* sa_free - forget @sa.  With @tombstone its inbound SPI is remembered as
  * an orphan: if the peer speaks on it again, it is not a new SA of whichever
  * host owns the window then.  An SA idle for idle_timeout is dead at both
  * ends by the binding rule's assumption, and needs none: the same SPIs
  * coming back (manual keys resuming) bind again through a window. */
-static void sa_free(struct mux *m, struct mux_sa *sa, u64 now, bool tombstone)
+static void sa_free(struct mux *m, struct mux_sa *sa, bool tombstone)
 {
 	struct mux_pair *pr = sa->pair;
 
@@ -542,7 +548,7 @@ static void sa_free(struct mux *m, struct mux_sa *sa, u64 now, bool tombstone)
 	pr->n_sa--;
 	pr->pe->n_sa--;
 	if (tombstone)
-		orphan_note(m, pr->pe, sa->spi_in, now);
+		orphan_note(pr->pe, sa->spi_in);
 	pr->ho->n_sa--;
 	WRITE_ONCE(m->n_sa, m->n_sa - 1);
 	obj_uncount(m, sa, sizeof(*sa));
@@ -709,34 +715,20 @@ static bool orphan_seen(const struct mux_peer *pe, u32 spi)
 {
 	int i;
 
-	if (!pe->orphan)
-		return false;
 	for (i = 0; i < MUX_ORPHANS; i++)
 		if (pe->orphan[i] == spi)
 			return true;
 	return false;
 }
 
-/* orphan_note - remember an unbound SPI of a peer a LAN host talks to; the
- * ring is allocated with the first one (unsolicited ESP from a peer no host
- * talks to allocates nothing: it has no peer object). */
-static void orphan_note(struct mux *m, struct mux_peer *pe, u32 spi, u64 now)
+/* orphan_note - remember an unbound SPI of a peer a LAN host talks to
+ * (unsolicited ESP from a peer no host talks to allocates nothing: it has no
+ * peer object). */
+static void orphan_note(struct mux_peer *pe, u32 spi)
 {
 	if (!spi || orphan_seen(pe, spi))
 		return;
-	if (!pe->orphan) {
-		pe->orphan = obj_alloc(m, MUX_ORPHANS * sizeof(*pe->orphan));
-		if (unlikely(!pe->orphan)) {
-			/* it cannot remember this SPI, so it binds nothing at
-			 * this peer until a forgotten SPI has gone quiet, by the
-			 * idle_timeout in force then (the fuzzer found the
-			 * cross-delivery otherwise, also after idle_timeout was
-			 * raised) */
-			pe->forgot = now;
-			return;
-		}
-		memset(pe->orphan, 0, MUX_ORPHANS * sizeof(*pe->orphan));
-	}
+	pe->remembers = true;
 	pe->orphan[pe->orphan_next] = spi;
 	pe->orphan_next = (pe->orphan_next + 1) % MUX_ORPHANS;
 }
@@ -862,7 +854,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	if (other && other->state != VPNPT_ESP_STATE_PENDING && sa_idle(m, other, now)) {
 		/* gone at both ends: R may have given the SPI to a new SA */
 		mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
-		sa_free(m, other, now, false);
+		sa_free(m, other, false);
 		other = NULL;
 	}
 	if (other && other->pair->host == host) {
@@ -942,7 +934,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * exchange has not reached the point where the peer installs
 		 * the SA: this SPI cannot be the owner's new SA. */
 		mux_count(m, VPNPT_ESP_C_ESP_IN_UNKNOWN);
-		orphan_note(m, pe, pkt->spi, now);
+		orphan_note(pe, pkt->spi);
 		return MUX_PASS;
 	}
 	if (orphan_seen(pe, pkt->spi)) {
@@ -957,7 +949,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	}
 	pr = pair_get(m, pe->owner, peer, now);
 	if (!pr) {
-		orphan_note(m, pe, pkt->spi, now);	/* not bound: remember it */
+		orphan_note(pe, pkt->spi);	/* not bound: remember it */
 		return MUX_DROP;
 	}
 
@@ -974,12 +966,12 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 			ambiguous = true;
 		}
 	}
-	if (ambiguous || peer_contended(m, pe, now)) {
+	if (ambiguous || peer_contended(pe, now)) {
 		/* Two hosts could own this SPI: another host's SA is still
 		 * unbound, or another host's exchange finished late, after its
 		 * window.  Refuse: a lost packet, never a cross-delivery. */
 		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
-		orphan_note(m, pe, pkt->spi, now);
+		orphan_note(pe, pkt->spi);
 		return MUX_PASS;
 	}
 	if (!found && pe->wreason == VPNPT_ESP_REASON_ESP_FIRST) {
@@ -988,7 +980,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		 * it and its packet is on its way back through the hook): R
 		 * has not seen that packet, and this SPI is someone else's. */
 		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
-		orphan_note(m, pe, pkt->spi, now);
+		orphan_note(pe, pkt->spi);
 		return MUX_PASS;
 	}
 	if (!found) {
@@ -996,7 +988,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		if (!found) {
 			/* a quota: not bound, so remembered, or the peer's next
 			 * packet on it would be bound to the next window's owner */
-			orphan_note(m, pe, pkt->spi, now);
+			orphan_note(pe, pkt->spi);
 			return MUX_DROP;
 		}
 	}
@@ -1345,13 +1337,13 @@ void mux_gc(struct mux *m, u64 now)
 			 * next packet asks for a new window, behind the others. */
 			if (sa_window_over(sa)) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_PENDING);
-				sa_free(m, sa, now, true);
+				sa_free(m, sa, true);
 			}
 			break;
 		case VPNPT_ESP_STATE_BOUND:
 			if (now - seen >= idle) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
-				sa_free(m, sa, now, false);
+				sa_free(m, sa, false);
 			}
 			break;
 		case VPNPT_ESP_STATE_DRAINING:
@@ -1364,7 +1356,7 @@ void mux_gc(struct mux *m, u64 now)
 				mux_count(m, VPNPT_ESP_C_DRAIN_REVIVED);
 			} else {
 				mux_count(m, VPNPT_ESP_C_DRAINED);
-				sa_free(m, sa, now, true);
+				sa_free(m, sa, true);
 			}
 			break;
 		}
@@ -1383,7 +1375,7 @@ void mux_gc(struct mux *m, u64 now)
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
 		/* kept only while it remembers orphans, idle_timeout at most */
-		if (!peer_unused(m, pe, now) || (pe->orphan && now - pe->last_seen < idle))
+		if (!peer_unused(pe, now) || (pe->remembers && now - pe->last_seen < idle))
 			continue;
 		peer_free(m, pe);
 	}
@@ -1407,7 +1399,7 @@ void mux_flush(struct mux *m, u64 now)
 
 	mux_lock(&m->lock);
 	list_for_each_entry_safe(sa, sat, &m->sas, list)
-		sa_free(m, sa, now, true);
+		sa_free(m, sa, true);
 	list_for_each_entry_safe(ik, ikt, &m->ikes, list)
 		ike_free(m, ik);
 	list_for_each_entry(pe, &m->peers, list) {
@@ -1439,7 +1431,6 @@ void mux_destroy(struct mux *m)
 	mux_lock(&m->lock);
 	list_for_each_entry(pe, &m->peers, list) {
 		pe->contended_until = 0;
-		pe->forgot = 0;
 	}
 	mux_unlock(&m->lock);
 	mux_gc(m, end);
