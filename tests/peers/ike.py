@@ -29,26 +29,11 @@ import socket
 import struct
 import time
 
+from ikewire import (F_INITIATOR, F_RESPONSE, IKE_AUTH, IKE_SA_INIT, INFORMATIONAL,
+                     NAT_DETECTION_DESTINATION_IP, NAT_DETECTION_SOURCE_IP,
+                     NON_ESP_MARKER, P_KE, P_NONCE, P_NOTIFY, P_SA, P_SK, message,
+                     parse, spi_bytes)
 from peerlib import Deadline, addr, log, run, udp_socket
-
-IKE_SA_INIT, IKE_AUTH, INFORMATIONAL = 34, 35, 37
-F_INITIATOR, F_RESPONSE = 0x08, 0x20
-P_SA, P_KE, P_NONCE, P_NOTIFY, P_SK = 33, 34, 40, 41, 46
-NAT_DETECTION_SOURCE_IP, NAT_DETECTION_DESTINATION_IP = 16388, 16389
-NON_ESP_MARKER = b"\0\0\0\0"
-
-
-def header(spi_i, spi_r, first, exch, flags, msgid, body):
-    return struct.pack("!8s8sBBBBII", spi_i, spi_r, first, 0x20, exch, flags, msgid, 28 + len(body)) + body
-
-
-def payloads(items):
-    """Chain [(type, body)] into generic payloads; return (first type, bytes)."""
-    out = b""
-    for i, (_, body) in enumerate(items):
-        nxt = items[i + 1][0] if i + 1 < len(items) else 0
-        out += struct.pack("!BBH", nxt, 0, 4 + len(body)) + body
-    return (items[0][0] if items else 0), out
 
 
 def transform(ttype, tid, attrs=b"", last=False):
@@ -63,7 +48,8 @@ def sa_body():
 
 
 def nat_hash(spi_i, spi_r, ip, port):
-    return hashlib.sha1(spi_i + spi_r + socket.inet_aton(ip) + struct.pack("!H", port)).digest()
+    return hashlib.sha1(spi_bytes(spi_i) + spi_bytes(spi_r) + socket.inet_aton(ip) +
+                        struct.pack("!H", port)).digest()
 
 
 def notify(ntype, data):
@@ -71,37 +57,17 @@ def notify(ntype, data):
 
 
 def sa_init(spi_i, spi_r, flags, src, dst):
-    first, body = payloads([
+    return message(spi_i, spi_r, IKE_SA_INIT, flags, 0, [
         (P_SA, sa_body()),
         (P_KE, struct.pack("!HH", 14, 0) + os.urandom(256)),
         (P_NONCE, os.urandom(32)),
         (P_NOTIFY, notify(NAT_DETECTION_SOURCE_IP, nat_hash(spi_i, spi_r, *src))),
         (P_NOTIFY, notify(NAT_DETECTION_DESTINATION_IP, nat_hash(spi_i, spi_r, *dst))),
     ])
-    return header(spi_i, spi_r, first, IKE_SA_INIT, flags, 0, body)
 
 
 def encrypted(spi_i, spi_r, exch, flags, msgid):
-    first, body = payloads([(P_SK, os.urandom(64))])
-    return header(spi_i, spi_r, first, exch, flags, msgid, body)
-
-
-def parse(data):
-    """Return (spi_i, spi_r, exchange, flags, msgid, {notify type: data})."""
-    if len(data) < 28:
-        raise ValueError("short IKE message")
-    spi_i, spi_r, nxt, ver, exch, flags, msgid, length = struct.unpack("!8s8sBBBBII", data[:28])
-    if ver >> 4 != 2 or length > len(data):
-        raise ValueError(f"not IKEv2 (version {ver:#x}, length {length})")
-    notes, off = {}, 28
-    while nxt and off + 4 <= length:
-        n2, _, plen = struct.unpack("!BBH", data[off:off + 4])
-        if plen < 4:
-            raise ValueError("bad payload length")
-        if nxt == P_NOTIFY:
-            notes[struct.unpack("!H", data[off + 6:off + 8])[0]] = data[off + 8:off + plen]
-        nxt, off = n2, off + plen
-    return spi_i, spi_r, exch, flags, msgid, notes
+    return message(spi_i, spi_r, exch, flags, msgid, [(P_SK, os.urandom(64))])
 
 
 # ---- responder ------------------------------------------------------------
@@ -124,27 +90,28 @@ def server(args):
                     continue
                 data = data[4:]
             try:
-                spi_i, spi_r, exch, flags, msgid, notes = parse(data)
+                h, notes = parse(data)
             except ValueError as e:
                 log("bogus", peer=addr(peer), port=port, error=str(e))
                 continue
-            if not flags & F_INITIATOR or flags & F_RESPONSE:
+            spi_i, spi_r, exch, msgid = h.ispi, h.rspi, h.exch, h.msgid
+            if not h.flags & F_INITIATOR or h.flags & F_RESPONSE:
                 log("not-a-request", peer=addr(peer), port=port)
                 continue
             if exch == IKE_SA_INIT and s is ike:
-                spi_r = me.setdefault(spi_i, os.urandom(8))
+                spi_r = me.setdefault(spi_i, int.from_bytes(os.urandom(8), "big") | 1)
                 src = notes.get(NAT_DETECTION_SOURCE_IP)
-                nat = src is not None and src != nat_hash(spi_i, bytes(8), *peer)
-                log("ike_sa_init", peer=addr(peer), port=port, spi_i=spi_i.hex(), nat_detected=nat)
+                nat = src is not None and src != nat_hash(spi_i, 0, *peer)
+                log("ike_sa_init", peer=addr(peer), port=port, spi_i=f"{spi_i:016x}", nat_detected=nat)
                 local = (s.getsockname()[0] if s.getsockname()[0] != "0.0.0.0" else args.address, port)
                 s.sendto(sa_init(spi_i, spi_r, F_RESPONSE, local, peer), peer)
             elif spi_i in me and spi_r == me[spi_i]:
                 log("natt_ike" if s is natt else "ike", peer=addr(peer), port=port,
-                    spi_i=spi_i.hex(), exchange=exch, msgid=msgid)
+                    spi_i=f"{spi_i:016x}", exchange=exch, msgid=msgid)
                 reply = encrypted(spi_i, spi_r, exch, F_RESPONSE, msgid)
                 s.sendto(NON_ESP_MARKER + reply if s is natt else reply, peer)
             else:
-                log("unknown-sa", peer=addr(peer), port=port, spi_i=spi_i.hex(), exchange=exch)
+                log("unknown-sa", peer=addr(peer), port=port, spi_i=f"{spi_i:016x}", exchange=exch)
 
 
 # ---- initiator ------------------------------------------------------------
@@ -153,9 +120,9 @@ def client(args):
     dl = Deadline(args.timeout)
     ike, natt = udp_socket(args.sport), udp_socket(args.natt_sport)
     srv = args.server
-    spi_i = os.urandom(8)
+    spi_i = int.from_bytes(os.urandom(8), "big") | 1
     ike.connect((srv, args.port))
-    ike.send(sa_init(spi_i, bytes(8), F_INITIATOR, ike.getsockname(), (srv, args.port)))
+    ike.send(sa_init(spi_i, 0, F_INITIATOR, ike.getsockname(), (srv, args.port)))
 
     def answer(s, exch, msgid, marker):
         while not dl.passed():
@@ -168,24 +135,24 @@ def client(args):
                     continue
                 data = data[4:]
             try:
-                m = parse(data)
+                m, _ = parse(data)
             except ValueError:
                 continue
-            if m[0] == spi_i and m[2] == exch and m[3] & F_RESPONSE and m[4] == msgid:
+            if m.ispi == spi_i and m.exch == exch and m.flags & F_RESPONSE and m.msgid == msgid:
                 return m
-            log("unexpected", peer=addr(peer), exchange=m[2])
+            log("unexpected", peer=addr(peer), exchange=m.exch)
         return None
 
     m = answer(ike, IKE_SA_INIT, 0, False)
     if m is None:
         log("result", ok=False, stage="ike_sa_init")
         return 1
-    spi_r = m[1]
-    log("ike_sa_init", spi_i=spi_i.hex(), spi_r=spi_r.hex())
+    spi_r = m.rspi
+    log("ike_sa_init", spi_i=f"{spi_i:016x}", spi_r=f"{spi_r:016x}")
     natt.connect((srv, args.natt_port))
     natt.send(NON_ESP_MARKER + encrypted(spi_i, spi_r, IKE_AUTH, F_INITIATOR, 1))
     ok = answer(natt, IKE_AUTH, 1, True) is not None
-    log("result", ok=ok, stage="natt" if not ok else "up", spi_i=spi_i.hex())
+    log("result", ok=ok, stage="natt" if not ok else "up", spi_i=f"{spi_i:016x}")
     if ok and args.hold:
         end, msgid = time.monotonic() + args.hold, 2
         while time.monotonic() < end:

