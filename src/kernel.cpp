@@ -1,7 +1,14 @@
 // kernel.cpp: kernel pieces: probe with sysfs, modules.builtin and the
 // kernel config; load with libkmod.
+//
+// libkmod is opened with dlopen(3) when a module must be looked up or
+// loaded, not linked: linking it (and, through it, libcrypto, libzstd and
+// liblzma) cost every vpnpt run ~9 ms of relocations at start, also the
+// runs that never touch a module (status, a re-apply on a kernel with
+// everything loaded).
 #include "kernel.h"
 
+#include <dlfcn.h>
 #include <libkmod.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -75,29 +82,66 @@ bool in_modules_builtin(const std::string& name) {
   return false;
 }
 
+// The libkmod functions vpnpt calls, resolved from libkmod.so.2 on first use.
+struct Libkmod {
+#define VPNPT_KMOD_FUNCS(X)                                                               \
+  X(kmod_new) X(kmod_load_resources) X(kmod_unref) X(kmod_module_new_from_lookup)        \
+  X(kmod_list_next) X(kmod_module_get_module) X(kmod_module_get_path) X(kmod_module_unref) \
+  X(kmod_module_unref_list) X(kmod_module_probe_insert_module)
+#define VPNPT_KMOD_MEMBER(f) decltype(&::f) f = nullptr;
+  VPNPT_KMOD_FUNCS(VPNPT_KMOD_MEMBER)
+#undef VPNPT_KMOD_MEMBER
+  std::string error;  // why it could not be opened; "" when it was
+
+  Libkmod() {
+    void* h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      error = e ? e : "dlopen(libkmod.so.2) failed";
+      return;
+    }
+#define VPNPT_KMOD_RESOLVE(f)                                           \
+    f = reinterpret_cast<decltype(&::f)>(dlsym(h, #f));                 \
+    if (!f && error.empty()) error = "libkmod.so.2 has no symbol " #f;
+    VPNPT_KMOD_FUNCS(VPNPT_KMOD_RESOLVE)
+#undef VPNPT_KMOD_RESOLVE
+  }
+};
+
+const Libkmod& libkmod() {
+  static const Libkmod lib;
+  return lib;
+}
+
 struct KmodCtx {
-  kmod_ctx* ctx = kmod_new(nullptr, nullptr);
+  const Libkmod& lib = libkmod();
+  kmod_ctx* ctx = lib.error.empty() ? lib.kmod_new(nullptr, nullptr) : nullptr;
   KmodCtx() {
-    if (ctx) kmod_load_resources(ctx);
+    if (ctx) lib.kmod_load_resources(ctx);
   }
   ~KmodCtx() {
-    if (ctx) kmod_unref(ctx);
+    if (ctx) lib.kmod_unref(ctx);
+  }
+  // Calls fn(module) for each module `name` resolves to (aliases too);
+  // false when it resolves to none.
+  template <class Fn>
+  bool for_each_module(const std::string& name, Fn fn) const {
+    kmod_list* list = nullptr;
+    if (!ctx || lib.kmod_module_new_from_lookup(ctx, name.c_str(), &list) < 0 || !list) return false;
+    for (kmod_list* l = list; l; l = lib.kmod_list_next(list, l)) {
+      kmod_module* m = lib.kmod_module_get_module(l);
+      fn(m);
+      lib.kmod_module_unref(m);
+    }
+    lib.kmod_module_unref_list(list);
+    return true;
   }
 };
 
 bool kmod_findable(const std::string& name) {
   KmodCtx k;
-  if (!k.ctx) return false;
-  kmod_list* list = nullptr;
-  if (kmod_module_new_from_lookup(k.ctx, name.c_str(), &list) < 0 || !list) return false;
   bool found = false;
-  kmod_list* l;
-  kmod_list_foreach(l, list) {
-    kmod_module* m = kmod_module_get_module(l);
-    found = found || kmod_module_get_path(m) != nullptr;
-    kmod_module_unref(m);
-  }
-  kmod_module_unref_list(list);
+  k.for_each_module(name, [&](kmod_module* m) { found = found || k.lib.kmod_module_get_path(m) != nullptr; });
   return found;
 }
 
@@ -152,20 +196,17 @@ void require_net_admin() {
 
 void load_module(const std::string& name, const std::string& hint) {
   KmodCtx k;
+  if (!k.lib.error.empty())
+    throw Error(ErrorKind::Kernel, name, "cannot use libkmod to load it: " + k.lib.error,
+                "install libkmod2 (Debian), or load the module with modprobe first");
   if (!k.ctx) throw Error(ErrorKind::Kernel, name, "cannot initialise libkmod", hint);
-  kmod_list* list = nullptr;
-  int rc = kmod_module_new_from_lookup(k.ctx, name.c_str(), &list);
-  if (rc < 0 || !list)
-    throw Error(ErrorKind::Kernel, name, "kernel module not found for kernel " + release(), hint);
-  kmod_list* l;
   int err = 0;
-  kmod_list_foreach(l, list) {
-    kmod_module* m = kmod_module_get_module(l);
-    int r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST, nullptr, nullptr, nullptr, nullptr);
+  bool found = k.for_each_module(name, [&](kmod_module* m) {
+    int r = k.lib.kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST, nullptr, nullptr, nullptr,
+                                                  nullptr);
     if (r < 0 && !err) err = r;
-    kmod_module_unref(m);
-  }
-  kmod_module_unref_list(list);
+  });
+  if (!found) throw Error(ErrorKind::Kernel, name, "kernel module not found for kernel " + release(), hint);
   if (err == KMOD_PROBE_APPLY_BLACKLIST)
     throw Error(ErrorKind::Kernel, name, "kernel module is blacklisted", hint);
   if (err < 0)
