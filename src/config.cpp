@@ -295,17 +295,21 @@ void read_ipsec(const Reader& r, const toml::table& root, Config& cfg) {
   if (!muxn) return;
   if (!muxn->is_table()) r.fail(Reader::line_of(*muxn), "ipsec.mux", "expected a table ([ipsec.mux])");
   const toml::table& m = *muxn->as_table();
-  r.only_keys(m, "ipsec.mux.", {"idle_timeout", "pending_timeout", "drain_timeout", "max_per_host",
-                                "max_per_peer", "max_mappings", "keep_ike_port"});
-  auto u32 = [&](const char* key, uint32_t& out, int64_t lo, int64_t hi) {
-    if (auto v = r.integer(m, "ipsec.mux.", key, lo, hi)) out = static_cast<uint32_t>(*v);
-  };
-  u32("idle_timeout", cfg.mux.idle_timeout, 10, 86400);
-  u32("pending_timeout", cfg.mux.pending_timeout, 1, 60);
-  u32("drain_timeout", cfg.mux.drain_timeout, 1, 600);
-  u32("max_per_host", cfg.mux.max_per_host, 1, 1024);
-  u32("max_per_peer", cfg.mux.max_per_peer, 1, 65536);
-  u32("max_mappings", cfg.mux.max_mappings, 16, 1 << 20);
+  // Names, defaults and ranges: the module's table (kmod/uapi/vpnpt_esp.h).
+#define VPNPT_MUX_KEY(attr, name, def, lo, hi) #name,
+  r.only_keys(m, "ipsec.mux.", {VPNPT_ESP_TUNABLES(VPNPT_MUX_KEY) "keep_ike_port"});
+#undef VPNPT_MUX_KEY
+#define VPNPT_MUX_READ(attr, name, def, lo, hi) \
+  if (auto v = r.integer(m, "ipsec.mux.", #name, lo, hi)) cfg.mux.name = static_cast<uint32_t>(*v);
+  VPNPT_ESP_TUNABLES(VPNPT_MUX_READ)
+#undef VPNPT_MUX_READ
+  if (cfg.mux.idle_timeout < cfg.mux.pending_timeout) {
+    const char* key = m.contains("idle_timeout") ? "idle_timeout" : "pending_timeout";
+    r.fail(Reader::line_of(*m.get(key)), std::string("ipsec.mux.") + key,
+           "idle_timeout (" + std::to_string(cfg.mux.idle_timeout) + " s) is below pending_timeout (" +
+               std::to_string(cfg.mux.pending_timeout) + " s)",
+           "an SA must be allowed to idle at least as long as its bind window");
+  }
   cfg.mux.keep_ike_port = r.boolean(m, "ipsec.mux.", "keep_ike_port").value_or(false);
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "vpnpt_esp.h"  // VPNPT_ESP_TUNABLES
+
 namespace vpnpt {
 
 enum class EspMode { Auto, Mux, Single, Off };
@@ -24,14 +26,12 @@ struct Ipv4Net {
 };
 std::string ipv4_str(uint32_t addr);  // host byte order in
 
-// Tuning of the vpnpt_esp module ([ipsec.mux]).
+// Tuning of the vpnpt_esp module ([ipsec.mux]): the module's own table of
+// names, defaults and ranges (kmod/uapi/vpnpt_esp.h), and keep_ike_port.
 struct MuxConfig {
-  uint32_t idle_timeout = 600;
-  uint32_t pending_timeout = 5;
-  uint32_t drain_timeout = 30;
-  uint32_t max_per_host = 16;
-  uint32_t max_per_peer = 256;
-  uint32_t max_mappings = 4096;
+#define VPNPT_MUX_FIELD(attr, name, def, lo, hi) uint32_t name = def;
+  VPNPT_ESP_TUNABLES(VPNPT_MUX_FIELD)
+#undef VPNPT_MUX_FIELD
   bool keep_ike_port = false;
 };
 

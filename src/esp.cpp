@@ -14,12 +14,9 @@ constexpr const char* kHint =
 
 espmux::Params params_of(const Config& cfg) {
   espmux::Params p;
-  p.idle_timeout = cfg.mux.idle_timeout;
-  p.pending_timeout = cfg.mux.pending_timeout;
-  p.drain_timeout = cfg.mux.drain_timeout;
-  p.max_per_host = cfg.mux.max_per_host;
-  p.max_per_peer = cfg.mux.max_per_peer;
-  p.max_mappings = cfg.mux.max_mappings;
+#define VPNPT_MUX_COPY(attr, name, def, lo, hi) p.name = cfg.mux.name;
+  VPNPT_ESP_TUNABLES(VPNPT_MUX_COPY)
+#undef VPNPT_MUX_COPY
   p.keep_ike_port = cfg.mux.keep_ike_port;
   p.wan_ifname = cfg.wan_interface;
   p.enabled = true;

@@ -167,13 +167,11 @@ void set_params(const Params& p) {
   Conn c = need_family();
   Msg m = new_msg(c, VPNPT_ESP_CMD_SET_PARAMS, NLM_F_ACK);
   nl_msg* raw = m.get();
-  if (nla_put_u32(raw, VPNPT_ESP_A_IDLE_TIMEOUT, p.idle_timeout) < 0 ||
-      nla_put_u32(raw, VPNPT_ESP_A_PENDING_TIMEOUT, p.pending_timeout) < 0 ||
-      nla_put_u32(raw, VPNPT_ESP_A_DRAIN_TIMEOUT, p.drain_timeout) < 0 ||
-      nla_put_u32(raw, VPNPT_ESP_A_MAX_PER_HOST, p.max_per_host) < 0 ||
-      nla_put_u32(raw, VPNPT_ESP_A_MAX_PER_PEER, p.max_per_peer) < 0 ||
-      nla_put_u32(raw, VPNPT_ESP_A_MAX_MAPPINGS, p.max_mappings) < 0 ||
-      nla_put_u8(raw, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port ? 1 : 0) < 0 ||
+  bool bad = false;
+#define VPNPT_MUX_PUT(attr, name, def, lo, hi) bad = bad || nla_put_u32(raw, VPNPT_ESP_A_##attr, p.name) < 0;
+  VPNPT_ESP_TUNABLES(VPNPT_MUX_PUT)
+#undef VPNPT_MUX_PUT
+  if (bad || nla_put_u8(raw, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port ? 1 : 0) < 0 ||
       (!p.wan_ifname.empty() && nla_put_string(raw, VPNPT_ESP_A_WAN_IFNAME, p.wan_ifname.c_str()) < 0) ||
       nla_put_u8(raw, VPNPT_ESP_A_ENABLED, p.enabled ? 1 : 0) < 0)
     fail("cannot build the parameters message");
@@ -188,12 +186,9 @@ Params get_params() {
            [&](nl_msg* msg) {
              nlattr* tb[VPNPT_ESP_A_MAX + 1];
              parse_attrs(msg, tb);
-             p.idle_timeout = u32(tb, VPNPT_ESP_A_IDLE_TIMEOUT);
-             p.pending_timeout = u32(tb, VPNPT_ESP_A_PENDING_TIMEOUT);
-             p.drain_timeout = u32(tb, VPNPT_ESP_A_DRAIN_TIMEOUT);
-             p.max_per_host = u32(tb, VPNPT_ESP_A_MAX_PER_HOST);
-             p.max_per_peer = u32(tb, VPNPT_ESP_A_MAX_PER_PEER);
-             p.max_mappings = u32(tb, VPNPT_ESP_A_MAX_MAPPINGS);
+#define VPNPT_MUX_GET(attr, name, def, lo, hi) p.name = u32(tb, VPNPT_ESP_A_##attr);
+             VPNPT_ESP_TUNABLES(VPNPT_MUX_GET)
+#undef VPNPT_MUX_GET
              p.keep_ike_port = u8(tb, VPNPT_ESP_A_KEEP_IKE_PORT) != 0;
              p.enabled = u8(tb, VPNPT_ESP_A_ENABLED) != 0;
              p.wan_ifindex = u32(tb, VPNPT_ESP_A_WAN_IFINDEX);

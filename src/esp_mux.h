@@ -10,11 +10,14 @@
 #include <utility>
 #include <vector>
 
+#include "vpnpt_esp.h"  // VPNPT_ESP_TUNABLES
+
 namespace vpnpt::espmux {
 
 struct Params {
-  uint32_t idle_timeout = 600, pending_timeout = 5, drain_timeout = 30,
-           max_per_host = 16, max_per_peer = 256, max_mappings = 4096;
+#define VPNPT_MUX_FIELD(attr, name, def, lo, hi) uint32_t name = def;
+  VPNPT_ESP_TUNABLES(VPNPT_MUX_FIELD)
+#undef VPNPT_MUX_FIELD
   bool keep_ike_port = false;
   bool enabled = false;  // multiplex in this netns; the module does nothing until then
   // The WAN interface: the module takes peers only from it and LAN hosts only

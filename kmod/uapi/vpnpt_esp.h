@@ -97,6 +97,21 @@ enum vpnpt_esp_reason {
 	VPNPT_ESP_REASON_IKE_ONLY_HOST = 4, /* IKE SA: the only host with IKE to the peer */
 };
 
+/*
+ * The parameters vpnpt.toml's [ipsec.mux] sets, one line each, for the
+ * module and the controller alike: X(ATTR, name, default, min, max), each a
+ * u32 attribute VPNPT_ESP_A_<ATTR>; timeouts in seconds.  SET_PARAMS
+ * refuses a value outside [min, max], and idle_timeout below
+ * pending_timeout; vpnpt refuses such a config key the same way.
+ */
+#define VPNPT_ESP_TUNABLES(X)						\
+	X(IDLE_TIMEOUT, idle_timeout, 600, 1, 604800)			\
+	X(PENDING_TIMEOUT, pending_timeout, 5, 1, 600)			\
+	X(DRAIN_TIMEOUT, drain_timeout, 30, 1, 3600)			\
+	X(MAX_PER_HOST, max_per_host, 16, 1, 1048576)			\
+	X(MAX_PER_PEER, max_per_peer, 256, 1, 1048576)			\
+	X(MAX_MAPPINGS, max_mappings, 4096, 1, 1048576)
+
 /* Counter names as the controller prints them; X(ENUM, "name"). */
 #define VPNPT_ESP_COUNTERS(X)					\
 	X(ESP_OUT, "esp_out")					\
