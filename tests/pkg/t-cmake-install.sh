@@ -40,6 +40,9 @@ want=$(find "$root/rules" -name '*.nft' | wc -l)
   fail "installs $n of $want rule templates"
 cmp -s "$dest/$etc/vpnpt/vpnpt.toml" "$root/etc/vpnpt.toml" && pass "config is etc/vpnpt.toml" ||
   fail "installed config differs from etc/vpnpt.toml"
+cmp -s "$dest/$p/share/doc/vpnpt/examples/router-firewall.nft" "$root/etc/examples/router-firewall.nft" &&
+  pass "installs /$p/share/doc/vpnpt/examples/router-firewall.nft" ||
+  fail "does not install etc/examples/router-firewall.nft as /$p/share/doc/vpnpt/examples/router-firewall.nft"
 
 unit=$dest/$p/lib/systemd/system/vpnpt.service
 grep -qx "ExecStart=/$p/sbin/vpnpt apply" "$unit" && pass "unit runs /$p/sbin/vpnpt" ||
