@@ -48,6 +48,21 @@ fw_vpnpt_lines() { fw_rules | grep -c 'comment "vpnpt"'; }
 LAN_WAN='iifname "br0" oifname "eth0" accept'
 router_table() { lab_ns "$R" nft list table inet router; }
 
+# ---- the docs show this very file ------------------------------------------------
+# man_example / readme_example: the file as vpnpt.8 and packaging/README.md
+# show it, each after its marker.
+man_example() {
+	awk '/^\.\\" ROUTER-FIREWALL-EXAMPLE/ {m = 1} m && /^\.EE/ {exit} m && on {print} m && /^\.EX/ {on = 1}' \
+		"$LAB_TOP/man/vpnpt.8" | sed 's/\\-/-/g; s/\\e/\\/g'
+}
+readme_example() {
+	awk '/^<!-- etc\/examples\/router-firewall.nft verbatim/ {m = 1; next}
+	     m && /^```$/ {exit} m && on {print} m && /^```nft$/ {on = 1}' "$LAB_TOP/packaging/README.md"
+}
+lab_check "vpnpt.8 shows etc/examples/router-firewall.nft verbatim" eval 'man_example | cmp -s - "$FW"'
+lab_check "packaging/README.md shows etc/examples/router-firewall.nft verbatim" \
+	eval 'readme_example | cmp -s - "$FW"'
+
 # ---- the firewall as shipped, loaded first (as at boot), then vpnpt ------------
 lab_check "the shipped firewall loads" fw_load full
 lab_check "it has its four \"vpnpt\" lines" test "$(fw_vpnpt_lines)" = 4

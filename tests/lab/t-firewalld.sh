@@ -79,16 +79,52 @@ lab_check "firewalld's start left table inet vpnpt as it was" \
 	eval 'vpnpt_table | cmp -s - "$LAB_DIR/vpnpt-before"'
 
 # ---- the router: zones and a LAN -> WAN policy ----------------------------------
-router_setup() {
-	fwcmd --permanent --zone=external --add-interface=eth0 &&
-	fwcmd --permanent --zone=internal --add-interface=br0 &&
-	fwcmd --permanent --new-policy=lan-to-wan &&
-	fwcmd --permanent --policy=lan-to-wan --add-ingress-zone=internal &&
-	fwcmd --permanent --policy=lan-to-wan --add-egress-zone=external &&
-	fwcmd --permanent --policy=lan-to-wan --set-target=ACCEPT &&
-	fwcmd --reload
+# The commands exactly as vpnpt.8 and packaging/README.md show them (checked
+# below), one firewall-cmd each.
+FWD_ROUTER=(
+	"--permanent --zone=external --add-interface=eth0"
+	"--permanent --zone=internal --add-interface=br0"
+	"--permanent --new-policy=lan-to-wan"
+	"--permanent --policy=lan-to-wan --add-ingress-zone=internal"
+	"--permanent --policy=lan-to-wan --add-egress-zone=external"
+	"--permanent --policy=lan-to-wan --set-target=ACCEPT"
+	"--reload"
+)
+FWD_VPN_ONLY=(
+	"--permanent --new-policy=lan-vpn"
+	"--permanent --policy=lan-vpn --add-ingress-zone=internal"
+	"--permanent --policy=lan-vpn --add-egress-zone=external"
+	"--permanent --policy=lan-vpn --add-protocol=gre"
+	"--permanent --policy=lan-vpn --add-protocol=esp"
+	"--permanent --policy=lan-vpn --add-port=1723/tcp"
+	"--permanent --policy=lan-vpn --add-port=500/udp"
+	"--permanent --policy=lan-vpn --add-port=1701/udp"
+	"--permanent --policy=lan-vpn --add-port=4500/udp"
+	"--reload"
+)
+# fwcmds CMD...: run each CMD (words of firewall-cmd arguments); stop at the
+# first that fails.
+fwcmds() {
+	local c
+	for c; do
+		# shellcheck disable=SC2086 # each CMD is split into its arguments
+		fwcmd $c || return 1
+	done
 }
-lab_check "firewalld: zones external (eth0) and internal (br0), policy lan-to-wan" router_setup
+# docs_show CMD...: vpnpt.8 and packaging/README.md show these commands.
+docs_show() {
+	local c
+	for c; do
+		grep -qxF "firewall-cmd $c" "$LAB_TOP/packaging/README.md" ||
+			{ lab_log "README.md lacks: firewall-cmd $c"; return 1; }
+		grep -qxF "firewall\-cmd ${c//-/\\-}" "$LAB_TOP/man/vpnpt.8" ||
+			{ lab_log "vpnpt.8 lacks: firewall-cmd $c"; return 1; }
+	done
+}
+lab_check "vpnpt.8 and README.md show the router's commands" docs_show "${FWD_ROUTER[@]}"
+lab_check "vpnpt.8 and README.md show the vpn-only commands" docs_show "${FWD_VPN_ONLY[@]}"
+
+lab_check "firewalld: zones external (eth0) and internal (br0), policy lan-to-wan" fwcmds "${FWD_ROUTER[@]}"
 lab_check "firewalld --reload left table inet vpnpt as it was" \
 	eval 'vpnpt_table | cmp -s - "$LAB_DIR/vpnpt-before"'
 lab_ns "$R" nft list ruleset >"$LAB_DIR/ruleset-router.txt"   # kept when a case fails
@@ -102,17 +138,8 @@ run_all router "${FWD_PROBES[@]}"
 for p in "${FWD_PROBES[@]}"; do lab_check "router: ${WHAT[$p]}" ok "$p"; done
 
 # ---- vpn-only: LAN -> WAN only for the VPN protocols -----------------------------
-vpn_only() {
-	fwcmd --permanent --delete-policy=lan-to-wan &&
-	fwcmd --permanent --new-policy=lan-vpn &&
-	fwcmd --permanent --policy=lan-vpn --add-ingress-zone=internal &&
-	fwcmd --permanent --policy=lan-vpn --add-egress-zone=external &&
-	fwcmd --permanent --policy=lan-vpn --add-protocol=gre --add-protocol=esp &&
-	fwcmd --permanent --policy=lan-vpn --add-port=1723/tcp --add-port=500/udp \
-		--add-port=1701/udp --add-port=4500/udp &&
-	fwcmd --reload
-}
-lab_check "firewalld: policy lan-to-wan replaced by lan-vpn (GRE, ESP, 1723, 500, 1701, 4500)" vpn_only
+lab_check "firewalld: policy lan-to-wan deleted" fwcmd --permanent --delete-policy=lan-to-wan
+lab_check "firewalld: policy lan-vpn (GRE, ESP, 1723, 500, 1701, 4500)" fwcmds "${FWD_VPN_ONLY[@]}"
 lab_check "vpnpt apply (shipped config)" lab_apply "$LAB_DIR/clients.toml"
 run_all vpn-only "${LAN_PROBES[@]}"
 for p in "${LAN_PROBES[@]}"; do lab_check "vpn-only: ${WHAT[$p]}" ok "$p"; done
