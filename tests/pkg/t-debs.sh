@@ -120,6 +120,9 @@ if dpkg-query -W -f='${Conffiles}\n' vpnpt | grep -q '^ /etc/vpnpt/vpnpt.toml ';
 else fail "/etc/vpnpt/vpnpt.toml is not a conffile"; fi
 if cmp -s /etc/vpnpt/vpnpt.toml "$root/etc/vpnpt.toml"; then pass "installed config is etc/vpnpt.toml"
 else fail "installed /etc/vpnpt/vpnpt.toml differs from etc/vpnpt.toml"; fi
+ex=/usr/share/doc/vpnpt/examples/router-firewall.nft
+if cmp -s "$ex" "$root/etc/examples/router-firewall.nft"; then pass "$ex is etc/examples/router-firewall.nft"
+else fail "$ex is missing or differs from etc/examples/router-firewall.nft"; fi
 
 # The default config names eth0 and br0: check it where exactly those exist.
 # Without br0 the same check must fail, or it checks nothing.
