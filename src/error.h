@@ -18,6 +18,7 @@ enum class ErrorKind {
   Kernel = 4,    // the kernel refused or lacks something; nothing was changed
   Locked = 5,    // another vpnpt holds the lock
   Unsafe = 6,    // the config file can be changed by someone else; nothing was changed
+  Findings = 7,  // never thrown: vpnpt doctor's status when it found something in the way
 };
 
 inline int exit_code(ErrorKind k) { return static_cast<int>(k); }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apply.h"
+#include "doctor.h"
 #include "error.h"
 #include "status.h"
 #include "version.h"
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 ok, 1 internal error, 2 usage error, 3 config error,\n"
       "4 kernel or runtime error, 5 another vpnpt holds the lock,\n"
-      "6 the config file is writable by others or not owned by root.\nSee vpnpt(8) and vpnpt.toml(5).");
+      "6 the config file is writable by others or not owned by root,\n"
+      "7 doctor found something in the way of passthrough.\nSee vpnpt(8) and vpnpt.toml(5).");
 
   vpnpt::Options opt;
   opt.config_path = VPNPT_CONFIG_PATH;
@@ -48,6 +50,10 @@ int main(int argc, char** argv) {
   status->add_flag("-j,--json", view.json, "Print JSON (schema in vpnpt(8))");
   status->add_flag("-a,--all", view.all, "List every session, also when there are thousands");
   auto* remove = app.add_subcommand("remove", "Delete table inet vpnpt and nothing else");
+  auto* doctor = app.add_subcommand("doctor", "Find what else keeps VPNs from crossing: other tables, helpers, "
+                                              "flowtables, kernel, sysctl, live sessions (exit 7 if anything)");
+  bool doctor_json = false;
+  doctor->add_flag("-j,--json", doctor_json, "Print JSON (schema in vpnpt(8))");
 
   try {
     app.parse(argc, argv);
@@ -69,6 +75,7 @@ int main(int argc, char** argv) {
     else if (*apply) vpnpt::run_apply(opt, dry_run, std::cout);
     else if (*status) vpnpt::run_status(opt, view, std::cout);
     else if (*remove) vpnpt::run_remove(opt, std::cout);
+    else if (*doctor) return vpnpt::run_doctor(opt, doctor_json, std::cout);
   } catch (const vpnpt::Error& e) {
     return report(e);
   } catch (const std::exception& e) {

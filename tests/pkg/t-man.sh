@@ -42,9 +42,9 @@ for k in $keys; do grep -q "^\.BR $k \"" "$root/man/vpnpt.toml.5" || missing+=("
 ((${#missing[@]} == 0)) && pass "vpnpt.toml.5 documents all $(wc -w <<<"$keys") keys of etc/vpnpt.toml" ||
   fail "vpnpt.toml.5 lacks keys: ${missing[*]}"
 # Every command and option the binary's --help lists is in vpnpt.8.
-words=$("$vpnpt" --help; for c in check show apply status remove; do "$vpnpt" "$c" --help; done) 2>/dev/null
+words=$("$vpnpt" --help; for c in check show apply status remove doctor; do "$vpnpt" "$c" --help; done) 2>/dev/null
 missing=()
-for w in check show apply status remove $(grep -o -- '--[a-z-]\{2,\}' <<<"$words" | sort -u); do
+for w in check show apply status remove doctor $(grep -o -- '--[a-z-]\{2,\}' <<<"$words" | sort -u); do
   grep -q -- "$(sed 's/-/\\\\-/g' <<<"$w")" "$root/man/vpnpt.8" || missing+=("$w")
 done
 ((${#missing[@]} == 0)) && pass "vpnpt.8 documents every command and long option of --help" ||

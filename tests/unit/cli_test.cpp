@@ -35,7 +35,7 @@ std::string temp_config(const std::string& text) {
 TEST(Cli, HelpListsEverySubcommand) {
   Result r = run("--help");
   EXPECT_EQ(r.status, 0);
-  for (const char* sub : {"check", "show", "apply", "status", "remove"})
+  for (const char* sub : {"check", "show", "apply", "status", "remove", "doctor"})
     EXPECT_NE(r.out.find(std::string("  ") + sub + " "), std::string::npos) << sub << " missing in:\n" << r.out;
   EXPECT_NE(r.out.find("--config"), std::string::npos);
   EXPECT_NE(r.out.find("Exit status"), std::string::npos);
@@ -44,6 +44,8 @@ TEST(Cli, HelpListsEverySubcommand) {
 TEST(Cli, SubcommandHelp) {
   EXPECT_NE(run("apply --help").out.find("--dry-run"), std::string::npos);
   EXPECT_NE(run("status --help").out.find("--json"), std::string::npos);
+  EXPECT_NE(run("doctor --help").out.find("--json"), std::string::npos);
+  EXPECT_NE(run("--help").out.find("7 doctor found something in the way of passthrough"), std::string::npos);
 }
 
 TEST(Cli, Version) {
