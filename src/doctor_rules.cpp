@@ -155,7 +155,9 @@ class Evaluator {
       if (k == "state") return json(f_.state == CtState::New ? "new" : "established");
       if (k == "status") {
         if (f_.kind == FlowKind::Inbound) return json("dnat");
-        return std::nullopt;
+        // A flow from the LAN is never DNATed; it is SNATed once its first
+        // packet has left (postrouting), not in the forward hook before.
+        return json(f_.state == CtState::Established ? "snat" : "");
       }
       return std::nullopt;
     }

@@ -167,6 +167,19 @@ TEST(DoctorRules, JumpsAreFollowedAndFamiliesKeptApart) {
   EXPECT_NE(f[1].why.find("RFC 6092"), std::string::npos);
 }
 
+TEST(DoctorRules, CtStatusDnatAcceptsOnlyTheForwards) {
+  json rules = json::parse(R"([
+    {"chain": {"family": "inet", "table": "router", "name": "forward", "handle": 1, "type": "filter",
+               "hook": "forward", "prio": 0, "policy": "drop"}},
+    {"rule": {"family": "inet", "table": "router", "chain": "forward", "handle": 2, "expr": [
+      {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}, {"accept": null}]}}])");
+  Config cfg = config();
+  auto f = find_foreign_drops(rules, passthrough_flows(cfg), context(cfg));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_TRUE(mentions(f[0], "new IKE (UDP 500) from br0 to eth0")) << f[0].found;
+  EXPECT_FALSE(mentions(f[0], "wireguard")) << f[0].found;
+}
+
 TEST(DoctorRules, OwnTableIsNotForeign) {
   std::string text = read("policy-drop.json");
   for (size_t p; (p = text.find("\"filter\"")) != std::string::npos;) text.replace(p, 8, "\"vpnpt\"");
