@@ -123,6 +123,26 @@ TEST_F(Doctor, CleanRouterIsExitZero) {
   EXPECT_EQ(j["checks"].size(), 6u) << j.dump();
 }
 
+// The example router firewall (policy drop on forward, with the lines
+// vpnpt needs) is in nobody's way; without its LAN -> WAN accepts it is.
+TEST_F(Doctor, ExampleRouterFirewallIsClean) {
+  std::ifstream in(VPNPT_SOURCE_DIR "/etc/examples/router-firewall.nft");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ASSERT_FALSE(ss.str().empty());
+  nft(ss.str());
+  Result r = cli("doctor");
+  EXPECT_EQ(r.status, 0) << r.out;
+  nft("flush chain inet router forward\n"
+      "add rule inet router forward ct state established,related accept\n"
+      "add rule inet router forward ct status dnat accept");
+  auto [status, j] = doctor();
+  EXPECT_EQ(status, 7);
+  auto f = findings(j, "foreign-policy-drop");
+  ASSERT_EQ(f.size(), 1u) << j.dump(1);
+  EXPECT_EQ(f[0]["table"], "inet router");
+}
+
 TEST_F(Doctor, TableAbsent) {
   ASSERT_EQ(cli("remove").status, 0);
   auto [status, j] = doctor();
