@@ -17,7 +17,10 @@
 #include "kernel.h"
 #include "nft.h"
 #include "ruleset.h"
+#include "stale.h"
 #include "state.h"
+
+#include <time.h>
 
 namespace vpnpt {
 
@@ -102,7 +105,37 @@ void run_check(const Options& opt, std::ostream& out) {
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
 }
 
-void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
+namespace {
+
+uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+// After the commit: delete the conntrack entries of VPN flows that began
+// before the rules (stale.h), and say how many. The table is in place by
+// now, so a failure here is a warning, not an error of apply.
+void clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_since_ns, std::ostream& out) {
+  try {
+    StaleResult r = clear_stale(stale_scope(cfg, ike_since_ns));
+    std::string kinds;
+    for (const auto& [kind, n] : r.by_kind)
+      kinds += std::string(kinds.empty() ? "" : ", ") + std::to_string(n) + " " + stale_kind_name(kind);
+    out << "stale sessions: " << r.cleared.size() << " cleared" << (kinds.empty() ? "" : " (" + kinds + ")")
+        << "\n";
+    if (opt.verbose)
+      for (const auto& s : r.cleared)
+        out << "cleared: " << stale_kind_name(s.kind) << " " << describe_entry(s.entry) << " (" << s.why << ")\n";
+  } catch (const Error& e) {
+    out << "warning: stale sessions not cleared: " << e.what() << "\n";
+  }
+}
+
+}  // namespace
+
+void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
+  const bool dry_run = how.dry_run;
   Config cfg = load_checked(opt);
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   Ruleset rs = render_ruleset(cfg, rules_dir);
@@ -130,6 +163,9 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   EspDecision esp = decide_esp(cfg, /*load=*/true);
   EspSnapshot before = esp_snapshot();
   const auto previous = load_applied(opt.run_dir);
+  // Was the ike timeout policy loaded already (by the apply on record)? Then
+  // IKE flows since that apply have it; otherwise since this commit.
+  const bool ike_loaded = nft.try_run(std::string("list ct timeout ") + table_ref() + " ike\n", nullptr, nullptr);
   const auto gen_before = ruleset_generation();
   esp_configure(cfg, esp);
   try {
@@ -139,10 +175,14 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
     throw;
   }
   const auto gen_after = ruleset_generation();
+  const uint64_t committed_ns = realtime_ns();
   esp_finish(esp);
   enable_conntrack_accounting();
 
   AppliedRecord rec{cfg.path, rs.digest, "", esp_mode_name(esp.mode), esp.note, std::nullopt, listing_producer()};
+  const bool ike_now = stale_scope(cfg, 0).ike;
+  if (ike_now)
+    rec.ike_since_ns = ike_loaded && previous && previous->ike_since_ns ? previous->ike_since_ns : committed_ns;
   // Ours was the only commit since gen_before: the table is exactly the
   // transaction. The drift digest is that of its listing; the same text,
   // listed by the same kernel and libnftables, lists the same, so the
@@ -161,6 +201,10 @@ void run_apply(const Options& opt, bool dry_run, std::ostream& out) {
   save_applied(opt.run_dir, rec);
   out << "applied table " << table_ref() << " from " << cfg.path << " (" << describe(cfg, esp) << ")\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
+  if (how.keep_sessions)
+    out << "stale sessions: kept (--keep-sessions)\n";
+  else
+    clear_stale_sessions(opt, cfg, rec.ike_since_ns, out);
 }
 
 void run_remove(const Options& opt, std::ostream& out) {

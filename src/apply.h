@@ -23,8 +23,14 @@ struct Options {
 void run_check(const Options& opt, std::ostream& out);
 // Print the ruleset apply would load.
 void run_show(const Options& opt, std::ostream& out);
-// Replace table inet vpnpt atomically (or only dry-run it).
-void run_apply(const Options& opt, bool dry_run, std::ostream& out);
+struct ApplyOptions {
+  bool dry_run = false;        // -n: have the kernel check it, then abort
+  bool keep_sessions = false;  // --keep-sessions: leave stale VPN sessions (stale.h)
+};
+
+// Replace table inet vpnpt atomically (or only dry-run it); then clear the
+// VPN sessions that began before the rules (unless keep_sessions).
+void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out);
 // Delete table inet vpnpt and nothing else.
 void run_remove(const Options& opt, std::ostream& out);
 

@@ -142,7 +142,8 @@ struct Fd {
   ~Fd() { close(fd); }
 };
 
-// One dump of IPv4 entries whose status matches (status & mask) == value.
+// One dump of IPv4 entries whose status matches (status & mask) == value;
+// mask 0 asks for every entry (and sends no filter).
 size_t dump_by_status(int fd, uint32_t value, uint32_t mask, uint32_t seq,
                       const std::function<void(const CtEntry&)>& each) {
   size_t received = 0;
@@ -154,7 +155,7 @@ size_t dump_by_status(int fd, uint32_t value, uint32_t mask, uint32_t seq,
     nlattr mask_hdr;
     uint32_t mask;
   } req{};
-  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_len = mask ? sizeof req : NLMSG_LENGTH(sizeof(nfgenmsg));
   req.nh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.nh.nlmsg_seq = seq;
@@ -204,16 +205,99 @@ CtTuple exp_tuple(const nfnl_exp* exp, int which) {
   return t;
 }
 
+int open_ctnetlink() {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("cannot open netlink: ") + std::strerror(errno));
+  // Large tables come in many messages; a bigger buffer avoids ENOBUFS.
+  int size = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  return fd;
+}
+
+// Append one attribute to a request being built in `buf`.
+void put_attr(std::vector<uint8_t>& buf, uint16_t type, const void* data, size_t len) {
+  nlattr a{uint16_t(NLA_HDRLEN + len), type};
+  size_t at = buf.size();
+  buf.resize(at + NLA_ALIGN(NLA_HDRLEN + len), 0);
+  std::memcpy(buf.data() + at, &a, sizeof a);
+  if (len) std::memcpy(buf.data() + at + NLA_HDRLEN, data, len);
+}
+// A nested attribute: its header is patched once `fill` has appended the body.
+template <typename F>
+void put_nest(std::vector<uint8_t>& buf, uint16_t type, F&& fill) {
+  size_t at = buf.size();
+  put_attr(buf, type | NLA_F_NESTED, nullptr, 0);
+  fill();
+  uint16_t len = uint16_t(buf.size() - at);
+  std::memcpy(buf.data() + at, &len, sizeof len);
+}
+
+void put_tuple(std::vector<uint8_t>& buf, uint16_t type, const CtTuple& t) {
+  put_nest(buf, type, [&] {
+    put_nest(buf, CTA_TUPLE_IP, [&] {
+      uint32_t src = htonl(t.src), dst = htonl(t.dst);
+      put_attr(buf, CTA_IP_V4_SRC, &src, 4);
+      put_attr(buf, CTA_IP_V4_DST, &dst, 4);
+    });
+    put_nest(buf, CTA_TUPLE_PROTO, [&] {
+      put_attr(buf, CTA_PROTO_NUM, &t.proto, 1);
+      // GRE's keys travel as ports too (nf_ct_port_tuple_to_nlattr).
+      if (t.proto == IPPROTO_TCP || t.proto == IPPROTO_UDP || t.proto == IPPROTO_GRE) {
+        uint16_t sp = htons(t.sport), dp = htons(t.dport);
+        put_attr(buf, CTA_PROTO_SRC_PORT, &sp, 2);
+        put_attr(buf, CTA_PROTO_DST_PORT, &dp, 2);
+      }
+    });
+  });
+}
+
 }  // namespace
 
 size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each) {
-  Fd s{socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)};
-  if (s.fd < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("cannot open netlink: ") + std::strerror(errno));
-  // Large tables come in many messages; a bigger buffer avoids ENOBUFS.
-  int size = 1 << 20;
-  setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  Fd s{open_ctnetlink()};
   return dump_by_status(s.fd, IPS_DST_NAT, IPS_DST_NAT, 1, each) +
          dump_by_status(s.fd, IPS_SRC_NAT, IPS_SRC_NAT | IPS_DST_NAT, 2, each);
+}
+
+size_t dump_conntrack(const std::function<void(const CtEntry&)>& each) {
+  Fd s{open_ctnetlink()};
+  return dump_by_status(s.fd, 0, 0, 1, each);
+}
+
+bool delete_conntrack(const CtEntry& e) {
+  Fd s{open_ctnetlink()};
+  std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(nfgenmsg)), 0);
+  put_tuple(buf, CTA_TUPLE_ORIG, e.orig);
+  uint32_t id = htonl(e.id);
+  put_attr(buf, CTA_ID, &id, 4);  // this very entry, not a later one with the same tuple
+  if (e.zone) {
+    uint16_t zone = htons(e.zone);
+    put_attr(buf, CTA_ZONE, &zone, 2);
+  }
+  auto* nh = reinterpret_cast<nlmsghdr*>(buf.data());
+  nh->nlmsg_len = uint32_t(buf.size());
+  nh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+  nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nh->nlmsg_seq = 1;
+  auto* nf = static_cast<nfgenmsg*>(NLMSG_DATA(nh));
+  nf->nfgen_family = AF_INET;
+  nf->version = NFNETLINK_V0;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(s.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    throw Error(ErrorKind::Kernel, "conntrack", std::string("delete request failed: ") + std::strerror(errno));
+  alignas(nlmsghdr) uint8_t reply[1024];
+  for (;;) {
+    ssize_t n = recv(s.fd, reply, sizeof reply, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("delete failed: ") + std::strerror(errno));
+    auto* r = reinterpret_cast<nlmsghdr*>(reply);
+    if (!NLMSG_OK(r, size_t(n)) || r->nlmsg_type != NLMSG_ERROR) continue;
+    int err = r->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -static_cast<const nlmsgerr*>(NLMSG_DATA(r))->error : 0;
+    if (err == 0) return true;
+    if (err == ENOENT) return false;  // gone already (timed out, or its id changed)
+    throw Error(ErrorKind::Kernel, "conntrack", std::string("delete failed: ") + std::strerror(err));
+  }
 }
 
 std::vector<CtExpectation> dump_expectations() {

@@ -55,4 +55,12 @@ struct CtExpectation {
 size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each);
 std::vector<CtExpectation> dump_expectations();
 
+// Every IPv4 entry of this network namespace, once (no kernel filter).
+size_t dump_conntrack(const std::function<void(const CtEntry&)>& each);
+
+// Delete the entry `e` names: its original tuple, zone and id (so that a
+// newer entry with the same tuple is left alone). False when it is gone
+// already; Error(Kernel) on any other failure.
+bool delete_conntrack(const CtEntry& e);
+
 }  // namespace vpnpt

@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate the config and probe the kernel with a dry run; change nothing");
   auto* show = app.add_subcommand("show", "Print the ruleset that apply would load");
   auto* apply = app.add_subcommand("apply", "Replace table inet vpnpt with the config's ruleset, atomically");
-  bool dry_run = false;
-  apply->add_flag("-n,--dry-run", dry_run, "Have the kernel check the transaction, then abort it");
+  vpnpt::ApplyOptions how;
+  apply->add_flag("-n,--dry-run", how.dry_run, "Have the kernel check the transaction, then abort it");
+  apply->add_flag("--keep-sessions", how.keep_sessions,
+                  "Keep the VPN sessions that began before the rules (default: clear them; see vpnpt(8))");
   auto* status = app.add_subcommand("status", "Show the table, drift, kernel support, counters and live VPN sessions");
   vpnpt::StatusView view;
   status->add_flag("-j,--json", view.json, "Print JSON (schema in vpnpt(8))");
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   try {
     if (*check) vpnpt::run_check(opt, std::cout);
     else if (*show) vpnpt::run_show(opt, std::cout);
-    else if (*apply) vpnpt::run_apply(opt, dry_run, std::cout);
+    else if (*apply) vpnpt::run_apply(opt, how, std::cout);
     else if (*status) vpnpt::run_status(opt, view, std::cout);
     else if (*remove) vpnpt::run_remove(opt, std::cout);
     else if (*doctor) return vpnpt::run_doctor(opt, doctor_json, std::cout);

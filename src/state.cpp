@@ -139,6 +139,7 @@ void save_applied(const std::string& run_dir, const AppliedRecord& rec) {
                       {"listing_digest", rec.listing_digest}, {"esp_mode", rec.esp_mode},
                       {"esp_note", rec.esp_note}, {"lister", rec.lister}};
   if (rec.generation) j["generation"] = *rec.generation;
+  if (rec.ike_since_ns) j["ike_since_ns"] = rec.ike_since_ns;
   replace_file(path_of(run_dir, "applied"), j.dump() + "\n");
 }
 
@@ -156,6 +157,8 @@ std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
                       j.value("lister", "")};
     if (j.contains("generation") && j["generation"].is_number_unsigned())
       rec.generation = j["generation"].get<uint32_t>();
+    if (j.contains("ike_since_ns") && j["ike_since_ns"].is_number_unsigned())
+      rec.ike_since_ns = j["ike_since_ns"].get<uint64_t>();
     return rec;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a damaged record is as good as none: drift is "unknown"

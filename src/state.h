@@ -52,6 +52,9 @@ struct AppliedRecord {
   // committed in between (so the table is exactly what apply loaded).
   std::optional<uint32_t> generation;
   std::string lister;  // what made the listing: kernel release and libnftables build
+  // CLOCK_REALTIME ns since which the ike timeout policy has been loaded
+  // (0: not loaded): IKE entries that began earlier are stale (stale.h).
+  uint64_t ike_since_ns = 0;
 };
 
 void save_applied(const std::string& run_dir, const AppliedRecord& rec);
