@@ -12,6 +12,7 @@
 
 #include <ostream>
 
+#include "diff.h"
 #include "error.h"
 #include "esp.h"
 #include "kernel.h"
@@ -140,6 +141,7 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   Ruleset rs = render_ruleset(cfg, rules_dir);
   Lock lock(opt.run_dir);
+  if (how.diff) print_plan(plan_apply(cfg, rs), out);
   Nft nft;
   if (dry_run) {
     auto pieces = probe_kernel(cfg);

@@ -26,6 +26,7 @@ void run_show(const Options& opt, std::ostream& out);
 struct ApplyOptions {
   bool dry_run = false;        // -n: have the kernel check it, then abort
   bool keep_sessions = false;  // --keep-sessions: leave stale VPN sessions (stale.h)
+  bool diff = false;           // --diff: print the plan (diff.h) first
 };
 
 // Replace table inet vpnpt atomically (or only dry-run it); then clear the

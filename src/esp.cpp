@@ -65,6 +65,14 @@ void esp_configure(const Config& cfg, const EspDecision& esp) {
   }
 }
 
+std::optional<espmux::Params> esp_target(const Config& cfg, const EspDecision& esp) {
+  if (esp.mode == EspMode::Mux) return params_of(cfg);
+  if (!espmux::family_present()) return std::nullopt;
+  espmux::Params p = espmux::get_params();
+  p.enabled = false;
+  return p;
+}
+
 void esp_finish(const EspDecision& esp) {
   if (esp.mode != EspMode::Mux && espmux::family_present()) espmux::flush();
 }

@@ -27,6 +27,8 @@ struct EspSnapshot {
 EspSnapshot esp_snapshot();
 // Before the commit: parameters only, so that esp_restore can undo it.
 void esp_configure(const Config& cfg, const EspDecision& esp);
+// The parameters esp_configure would set (nullopt: it would set none).
+std::optional<espmux::Params> esp_target(const Config& cfg, const EspDecision& esp);
 void esp_restore(const EspSnapshot& snap);
 // After the commit: what cannot be undone (dropping the mappings of a module
 // that no longer multiplexes here).

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apply.h"
+#include "diff.h"
 #include "doctor.h"
 #include "error.h"
 #include "status.h"
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
       "Exit status: 0 ok, 1 internal error, 2 usage error, 3 config error,\n"
       "4 kernel or runtime error, 5 another vpnpt holds the lock,\n"
       "6 the config file is writable by others or not owned by root,\n"
-      "7 doctor found something in the way of passthrough.\nSee vpnpt(8) and vpnpt.toml(5).");
+      "7 doctor found something in the way of passthrough,\n"
+      "8 (diff) there are changes to apply.\nSee vpnpt(8) and vpnpt.toml(5).");
 
   vpnpt::Options opt;
   opt.config_path = VPNPT_CONFIG_PATH;
@@ -47,6 +49,10 @@ int main(int argc, char** argv) {
   apply->add_flag("-n,--dry-run", how.dry_run, "Have the kernel check the transaction, then abort it");
   apply->add_flag("--keep-sessions", how.keep_sessions,
                   "Keep the VPN sessions that began before the rules (default: clear them; see vpnpt(8))");
+  apply->add_flag("--diff", how.diff, "Print what it changes first (as vpnpt diff)");
+  auto* diff = app.add_subcommand("diff", "Print what apply would change in table inet vpnpt and the ESP module; change nothing");
+  bool diff_json = false;
+  diff->add_flag("-j,--json", diff_json, "Print JSON (schema in vpnpt(8))");
   auto* status = app.add_subcommand("status", "Show the table, drift, kernel support, counters and live VPN sessions");
   vpnpt::StatusView view;
   status->add_flag("-j,--json", view.json, "Print JSON (schema in vpnpt(8))");
@@ -71,18 +77,20 @@ int main(int argc, char** argv) {
   }
 
   opt.strict_perms = !lax;
+  int rc = 0;
   try {
     if (*check) vpnpt::run_check(opt, std::cout);
     else if (*show) vpnpt::run_show(opt, std::cout);
     else if (*apply) vpnpt::run_apply(opt, how, std::cout);
     else if (*status) vpnpt::run_status(opt, view, std::cout);
     else if (*remove) vpnpt::run_remove(opt, std::cout);
-    else if (*doctor) return vpnpt::run_doctor(opt, doctor_json, std::cout);
+    else if (*doctor) rc = vpnpt::run_doctor(opt, doctor_json, std::cout);
+    else if (*diff) rc = vpnpt::run_diff(opt, diff_json, std::cout);
   } catch (const vpnpt::Error& e) {
     return report(e);
   } catch (const std::exception& e) {
     std::cerr << "vpnpt: error: internal: " << e.what() << "\n";
     return vpnpt::exit_code(vpnpt::ErrorKind::Internal);
   }
-  return 0;
+  return rc;
 }

@@ -413,3 +413,66 @@ TEST_F(Netns, ConntrackDumpIsFilteredInTheKernel) {
   EXPECT_EQ(seen[1].orig.sport, 1);
   EXPECT_EQ(seen[1].reply.dst, 0xcb007101u);  // 203.0.113.1
 }
+
+// vpnpt diff shows exactly the change made to the config (one forward: its
+// map element, the map's type and the pre_nat rule that reads it), exits 8
+// while there is one and 0 once applied, and changes nothing itself.
+TEST_F(Netns, DiffShowsExactlyTheChange) {
+  Result r = cli("-c " + kDefaultConfig + " diff");
+  EXPECT_EQ(r.status, 8) << r.out;
+  EXPECT_NE(r.out.find("table inet vpnpt is not loaded"), std::string::npos) << r.out;
+  EXPECT_EQ(ruleset(), "") << "diff loaded something";
+
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);
+  r = cli("-c " + kDefaultConfig + " diff");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("no changes"), std::string::npos) << r.out;
+
+  std::ifstream in(kDefaultConfig);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string fwd = write("fwd.toml", ss.str() + "\n[[forward]]\nservice = \"wireguard\"\nto = \"192.168.1.10\"\n");
+  const std::string before = ruleset();
+  r = cli("-c " + fwd + " diff --json");
+  EXPECT_EQ(r.status, 8) << r.out;
+  EXPECT_EQ(ruleset(), before) << "diff changed the table";
+  json plan = json::parse(r.out);
+  EXPECT_EQ(plan["blocks"], json::parse(R"([
+    {"kind": "map", "name": "fwd_ports", "removed": [],
+     "added": ["type inet_proto . inet_service : ipv4_addr . inet_service",
+               "element udp . 51820 : 192.168.1.10 . 51820"]},
+    {"kind": "chain", "name": "pre_nat", "removed": [],
+     "added": ["iifname \"eth0\" fib daddr type local dnat ip to meta l4proto . th dport map @fwd_ports"]}
+  ])")) << r.out;
+  EXPECT_EQ(plan["changes"], true);
+
+  r = cli("-c " + fwd + " diff");
+  EXPECT_NE(r.out.find("map fwd_ports:\n  + type inet_proto . inet_service : ipv4_addr . inet_service\n"
+                       "  + element udp . 51820 : 192.168.1.10 . 51820\n"
+                       "chain pre_nat:\n  + iifname \"eth0\" fib daddr type local dnat ip to meta l4proto . th "
+                       "dport map @fwd_ports\n"),
+            std::string::npos)
+      << r.out;
+
+  // apply --diff prints the same plan, then applies it: nothing is left.
+  Result a = cli("-c " + fwd + " apply --diff");
+  ASSERT_EQ(a.status, 0) << a.out;
+  EXPECT_NE(a.out.find("  + element udp . 51820 : 192.168.1.10 . 51820\n"), std::string::npos) << a.out;
+  r = cli("-c " + fwd + " diff");
+  EXPECT_EQ(r.status, 0) << r.out;
+
+  // Back to the shipped config: the same lines, removed.
+  r = cli("-c " + kDefaultConfig + " diff --json");
+  EXPECT_EQ(r.status, 8) << r.out;
+  plan = json::parse(r.out);
+  ASSERT_EQ(plan["blocks"].size(), 2u) << r.out;
+  EXPECT_EQ(plan["blocks"][0]["name"], "pre_nat") << r.out;
+  EXPECT_EQ(plan["blocks"][1]["removed"], json::parse(R"(["type inet_proto . inet_service : ipv4_addr . inet_service",
+    "element udp . 51820 : 192.168.1.10 . 51820"])")) << r.out;
+
+  // A rule added by hand is drift: it shows as removed by apply.
+  nft("add rule inet vpnpt lan_in ip saddr 10.9.9.9 drop");
+  r = cli("-c " + fwd + " diff");
+  EXPECT_EQ(r.status, 8) << r.out;
+  EXPECT_NE(r.out.find("chain lan_in:\n  - ip saddr 10.9.9.9 drop\n"), std::string::npos) << r.out;
+}
