@@ -10,8 +10,10 @@
 // leaves the previous table byte for byte. Other tables are never named.
 #include "apply.h"
 
+#include <optional>
 #include <ostream>
 
+#include "confirm.h"
 #include "diff.h"
 #include "error.h"
 #include "esp.h"
@@ -165,15 +167,20 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   EspDecision esp = decide_esp(cfg, /*load=*/true);
   EspSnapshot before = esp_snapshot();
   const auto previous = load_applied(opt.run_dir);
+  // --confirm: the restore is armed before the commit, so that an SSH
+  // session that dies from here on cannot leave the change unarmed.
+  std::optional<Armed> armed;
+  if (how.confirm) armed = confirm_arm(opt, how.confirm);
   // Was the ike timeout policy loaded already (by the apply on record)? Then
   // IKE flows since that apply have it; otherwise since this commit.
   const bool ike_loaded = nft.try_run(std::string("list ct timeout ") + table_ref() + " ike\n", nullptr, nullptr);
   const auto gen_before = ruleset_generation();
-  esp_configure(cfg, esp);
   try {
+    esp_configure(cfg, esp);
     load(nft, opt, rs, "apply", /*dry_run=*/false);
   } catch (...) {
     esp_restore(before);
+    if (armed) confirm_disarm(opt, *armed);
     throw;
   }
   const auto gen_after = ruleset_generation();
@@ -203,6 +210,10 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   save_applied(opt.run_dir, rec);
   out << "applied table " << table_ref() << " from " << cfg.path << " (" << describe(cfg, esp) << ")\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
+  if (armed)
+    out << "confirm within " << how.confirm << " s with \"vpnpt confirm\", or the table and the vpnpt_esp module "
+        << (armed->fresh ? "are restored as they were" : "are restored as before the first apply --confirm") << " ("
+        << armed->by << ")\n";
   if (how.keep_sessions)
     out << "stale sessions: kept (--keep-sessions)\n";
   else

@@ -27,6 +27,7 @@ struct ApplyOptions {
   bool dry_run = false;        // -n: have the kernel check it, then abort
   bool keep_sessions = false;  // --keep-sessions: leave stale VPN sessions (stale.h)
   bool diff = false;           // --diff: print the plan (diff.h) first
+  unsigned confirm = 0;        // --confirm SECONDS: revert unless confirmed (confirm.h)
 };
 
 // Replace table inet vpnpt atomically (or only dry-run it); then clear the

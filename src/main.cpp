@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apply.h"
+#include "confirm.h"
 #include "diff.h"
 #include "doctor.h"
 #include "error.h"
@@ -50,6 +51,17 @@ int main(int argc, char** argv) {
   apply->add_flag("--keep-sessions", how.keep_sessions,
                   "Keep the VPN sessions that began before the rules (default: clear them; see vpnpt(8))");
   apply->add_flag("--diff", how.diff, "Print what it changes first (as vpnpt diff)");
+  apply->add_option("--confirm", how.confirm,
+                    "Restore the previous table and ESP module parameters after SECONDS unless vpnpt confirm comes")
+      ->option_text("SECONDS")
+      ->check(CLI::Range(1u, 86400u))
+      ->excludes("--dry-run");
+  auto* confirm = app.add_subcommand("confirm", "Keep what the pending apply --confirm loaded");
+  auto* revert = app.add_subcommand("revert", "Restore now what the pending apply --confirm replaced");
+  std::string revert_token;
+  bool revert_wait = false;
+  revert->add_option("--token", revert_token, "Only the apply --confirm with this token")->group("");
+  revert->add_flag("--wait", revert_wait, "Wait for its deadline (the detached process)")->group("");
   auto* diff = app.add_subcommand("diff", "Print what apply would change in table inet vpnpt and the ESP module; change nothing");
   bool diff_json = false;
   diff->add_flag("-j,--json", diff_json, "Print JSON (schema in vpnpt(8))");
@@ -86,6 +98,8 @@ int main(int argc, char** argv) {
     else if (*remove) vpnpt::run_remove(opt, std::cout);
     else if (*doctor) rc = vpnpt::run_doctor(opt, doctor_json, std::cout);
     else if (*diff) rc = vpnpt::run_diff(opt, diff_json, std::cout);
+    else if (*confirm) vpnpt::run_confirm(opt, std::cout);
+    else if (*revert) vpnpt::run_revert(opt, revert_token, revert_wait, std::cout);
   } catch (const vpnpt::Error& e) {
     return report(e);
   } catch (const std::exception& e) {

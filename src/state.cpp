@@ -133,25 +133,17 @@ Lock::~Lock() {
   if (fd_ >= 0) close(fd_);  // releases the flock
 }
 
-void save_applied(const std::string& run_dir, const AppliedRecord& rec) {
-  ensure_run_dir(run_dir);
+nlohmann::json applied_to_json(const AppliedRecord& rec) {
   nlohmann::json j = {{"config", rec.config_path},       {"digest", rec.digest},
                       {"listing_digest", rec.listing_digest}, {"esp_mode", rec.esp_mode},
                       {"esp_note", rec.esp_note}, {"lister", rec.lister}};
   if (rec.generation) j["generation"] = *rec.generation;
   if (rec.ike_since_ns) j["ike_since_ns"] = rec.ike_since_ns;
-  replace_file(path_of(run_dir, "applied"), j.dump() + "\n");
+  return j;
 }
 
-std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
-  int fd = open_state(path_of(run_dir, "applied"), O_RDONLY);
-  if (fd < 0) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
-  close(fd);
+std::optional<AppliedRecord> applied_from_json(const nlohmann::json& j) {
   try {
-    nlohmann::json j = nlohmann::json::parse(text);
     AppliedRecord rec{j.value("config", ""),   j.value("digest", ""),   j.value("listing_digest", ""),
                       j.value("esp_mode", ""), j.value("esp_note", ""), std::nullopt,
                       j.value("lister", "")};
@@ -163,6 +155,47 @@ std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a damaged record is as good as none: drift is "unknown"
   }
+}
+
+void save_applied(const std::string& run_dir, const AppliedRecord& rec) {
+  ensure_run_dir(run_dir);
+  replace_file(path_of(run_dir, "applied"), applied_to_json(rec).dump() + "\n");
+}
+
+namespace {
+
+std::optional<std::string> read_state(const std::string& path) {
+  int fd = open_state(path, O_RDONLY);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+  close(fd);
+  return text;
+}
+
+}  // namespace
+
+std::optional<AppliedRecord> load_applied(const std::string& run_dir) {
+  auto text = read_state(path_of(run_dir, "applied"));
+  if (!text) return std::nullopt;
+  try {
+    return applied_from_json(nlohmann::json::parse(*text));
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+void save_pending(const std::string& run_dir, const std::string& text) {
+  ensure_run_dir(run_dir);
+  replace_file(path_of(run_dir, "pending"), text);
+}
+
+std::optional<std::string> load_pending(const std::string& run_dir) { return read_state(path_of(run_dir, "pending")); }
+
+void forget_pending(const std::string& run_dir) {
+  std::error_code ec;
+  std::filesystem::remove(path_of(run_dir, "pending"), ec);
 }
 
 void forget_applied(const std::string& run_dir) {

@@ -13,11 +13,15 @@
 //                    be read (never loaded: apply loads from a private memfd)
 //   applied-<netns>  the digests of the last apply: of the rendered text and
 //                    of the kernel's listing right after it
+//   pending-<netns>  while an apply --confirm waits for vpnpt confirm: the
+//                    table and module parameters to restore, and the deadline
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace vpnpt {
 
@@ -60,5 +64,12 @@ struct AppliedRecord {
 void save_applied(const std::string& run_dir, const AppliedRecord& rec);
 std::optional<AppliedRecord> load_applied(const std::string& run_dir);
 void forget_applied(const std::string& run_dir);
+nlohmann::json applied_to_json(const AppliedRecord& rec);
+std::optional<AppliedRecord> applied_from_json(const nlohmann::json& j);
+
+// The snapshot of a pending apply --confirm (confirm.h), as JSON text.
+void save_pending(const std::string& run_dir, const std::string& text);
+std::optional<std::string> load_pending(const std::string& run_dir);
+void forget_pending(const std::string& run_dir);
 
 }  // namespace vpnpt
