@@ -400,6 +400,7 @@ void run_status(const Options& opt, const StatusView& view, std::ostream& out) {
   st.table = table_status(cfg ? &*cfg : nullptr, rec, rules_dir, &st.config_error);
   st.kernel = probe_kernel(cfg ? *cfg : Config{});
   st.esp = esp_status(cfg ? &*cfg : nullptr, rec);
+  st.pair = pair_status(cfg ? cfg->wan_interface : std::string());
   for (const auto& [name, packets, bytes] : Nft().list_counters()) st.counters.push_back({name, packets, bytes});
   std::sort(st.counters.begin(), st.counters.end(),
             [](const CounterValue& a, const CounterValue& b) { return a.name < b.name; });
@@ -460,6 +461,7 @@ json head_json(const Status& st) {
   json counters = json::object();
   for (const auto& c : st.counters) counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};
   s["counters"] = counters;
+  s["pair"] = pair_json(st.pair);
   return s;
 }
 
@@ -524,6 +526,7 @@ void print_status(const Status& s, bool all, std::ostream& out) {
       out << "  " << std::left << std::setw(12) << c.name << std::right << std::setw(12) << c.packets << " packets "
           << std::setw(14) << c.bytes << " bytes\n";
   }
+  out << pair_text(s.pair);
   print_sessions(s.sessions, all, out);
 }
 

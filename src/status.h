@@ -17,6 +17,7 @@
 #include "conntrack.h"
 #include "esp_mux.h"
 #include "kernel.h"
+#include "pair.h"
 
 namespace vpnpt {
 
@@ -151,6 +152,7 @@ struct Status {
   std::vector<KernelPiece> kernel;
   EspStatus esp;
   std::vector<CounterValue> counters;  // by name
+  PairStatus pair;                     // role and conntrackd sync (pair.h)
   Sessions sessions;
 };
 

@@ -199,6 +199,13 @@ pair_sessions() {
 	done
 }
 
+# pair_json R FILTER: jq -e FILTER on "vpnpt status --json" of router R.
+pair_json() {
+	pair_vpnpt "$1" --config "$LAB_DIR/pair.toml" status --json >"$LAB_DIR/status-$1.json" 2>/dev/null &&
+		jq -e "$2" "$LAB_DIR/status-$1.json" >/dev/null
+}
+pair_status_text() { pair_vpnpt "$1" --config "$LAB_DIR/pair.toml" status 2>/dev/null | grep '^pair:' >&2; }
+
 # pair_failover: A crashes; note the time (t0, when A is gone) and wait
 # until B holds the addresses.
 pair_failover() {
@@ -270,6 +277,11 @@ pair_sessions
 lab_check "B's external cache holds A's sessions (conntrackd -e)" \
 	lab_poll 10 eval "(( \$(ext_entries b) >= 7 ))"
 lab_log "B's external cache: $(ext_entries b) entries"
+pair_status_text a; pair_status_text b
+lab_check "vpnpt status on A: active, conntrackd running, sessions in its internal cache" \
+	pair_json a '.pair.role == "active" and .pair.conntrackd.answered and .pair.conntrackd.internal >= 7'
+lab_check "vpnpt status on B: standby, conntrackd running, A's sessions in its external cache" \
+	pair_json b '.pair.role == "standby" and .pair.conntrackd.answered and .pair.conntrackd.external >= 7'
 pair_failover
 pair_finish
 report | tee "$LAB_DIR/synced.txt"
@@ -295,6 +307,9 @@ redial() {
 	wait "$p1" && wait "$p2"
 }
 lab_check "synced: both hosts dial PPTP again through B (Call ID 1 twice, helper on B)" redial
+pair_status_text b
+lab_check "vpnpt status on B after failover: active, the committed sessions in its internal cache" \
+	pair_json b '.pair.role == "active" and .pair.conntrackd.answered and .pair.conntrackd.internal >= 7'
 pair_destroy
 fi
 
@@ -303,6 +318,8 @@ if [[ ${PAIR_CASES:-synced control} == *control* ]]; then
 pair_create
 pair_up 0
 pair_sessions
+lab_check "no sync: vpnpt status on B says standby, no conntrackd" \
+	pair_json b '.pair.role == "standby" and .pair.conntrackd == null'
 pair_failover
 pair_finish
 report | tee "$LAB_DIR/control.txt"
