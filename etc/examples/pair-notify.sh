@@ -12,7 +12,17 @@
 # unconfirmed and the next ones match the committed entries.
 #
 #   pair-notify.sh primary|backup|fault
+#
+# keepalived runs notify scripts without waiting for the previous one: a
+# router that is briefly master at start (both routers came up at once)
+# runs "primary" and "backup" side by side, and a late "primary" would
+# release the hold on a backup. So the runs take a lock, and "primary"
+# acts only while this router holds an IPv4 address on the WAN interface
+# (keepalived adds it before notify_master and removes it before
+# notify_backup; it is also what "vpnpt status" calls the active role).
 CONF=/etc/conntrackd/conntrackd.conf
+WAN=eth0
+LOCK=/run/lock/pair-notify.lock
 
 hold() {
 	nft -f - <<-'NFT'
@@ -27,8 +37,15 @@ hold() {
 release() { nft delete table inet vpnpt_hold 2>/dev/null || true; }
 ctd() { conntrackd -C "$CONF" "$@" || logger -t pair-notify "conntrackd $* failed"; }
 
+exec 9>"$LOCK"
+flock 9
+
 case "$1" in
 primary)
+	if ! ip -4 -o addr show dev "$WAN" | grep -q ' inet '; then
+		logger -t pair-notify "primary, but no address on $WAN (a later transition won): nothing done"
+		exit 0
+	fi
 	ctd -c          # commit the external cache (the peer's entries) into the kernel
 	release
 	ctd -f          # flush the internal and external caches

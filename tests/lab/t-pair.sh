@@ -125,6 +125,7 @@ pair_keepalived_conf() {
 	local r=$1 synced=$2 script=$LAB_DIR/notify-$r.sh
 	# Say when each transition ran, for the log.
 	sed -e "s|^CONF=.*|CONF=$LAB_DIR/conntrackd-$r.conf|" \
+	    -e "s|^LOCK=.*|LOCK=$LAB_DIR/notify-$r.lock|" \
 	    -e "/^case/i echo \"\$(date +%s.%N) \$1\" >>$LAB_DIR/notify-$r.log" \
 	    "$LAB_TOP/etc/examples/pair-notify.sh" >"$script"
 	chmod 700 "$script"
@@ -164,14 +165,20 @@ pair_up() {
 			lab_poll 10 ctd "$r" -s || { lab_log "conntrackd on $r did not start"; cat "$LAB_DIR/conntrackd-$r".{out,log} >&2; exit 1; }
 		fi
 	done
+	# A first, then B once A is master: started together, B can be master
+	# for a moment before it hears A (and answer ARP for the addresses).
 	for r in a b; do
 		lab_bg "$P-$r" "$LAB_DIR/keepalived-$r.out" keepalived --dont-fork --log-console --log-detail \
 			--vrrp --use-file "$LAB_DIR/keepalived-$r.conf" \
 			--pid "$LAB_DIR/keepalived-$r.pid" --vrrp_pid "$LAB_DIR/vrrp-$r.pid"
-		[[ $r == a ]] && CRASH_PIDS+=("$LAB_LAST_PID")
+		[[ $r == b ]] && break
+		CRASH_PIDS+=("$LAB_LAST_PID")
+		lab_check "A holds the LAN gateway and the WAN address" \
+			lab_poll 15 eval "has_addr $A lan0 $LAN_VIP && has_addr $A eth0 $WAN_VIP"
 	done
-	lab_check "A holds the LAN gateway and the WAN address" \
-		lab_poll 15 eval "has_addr $A lan0 $LAN_VIP && has_addr $A eth0 $WAN_VIP"
+	lab_check "B is backup" lab_poll 15 grep -q "(vpnpt) Entering BACKUP STATE" "$LAB_DIR/keepalived-b.out"
+	((synced)) && lab_check "B holds new flows (pair-notify.sh backup: table inet vpnpt_hold)" \
+		lab_poll 15 ip netns exec "$B" nft list table inet vpnpt_hold
 	lab_check "B holds neither" \
 		eval "! has_addr $B lan0 $LAN_VIP && ! has_addr $B eth0 $WAN_VIP"
 }
