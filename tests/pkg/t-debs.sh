@@ -123,6 +123,12 @@ else fail "installed /etc/vpnpt/vpnpt.toml differs from etc/vpnpt.toml"; fi
 ex=/usr/share/doc/vpnpt/examples/router-firewall.nft
 if cmp -s "$ex" "$root/etc/examples/router-firewall.nft"; then pass "$ex is etc/examples/router-firewall.nft"
 else fail "$ex is missing or differs from etc/examples/router-firewall.nft"; fi
+# The router pair's files (vpnpt(8), ROUTER PAIR; tests/lab/t-pair.sh runs them).
+for f in conntrackd.conf keepalived.conf pair-notify.sh; do
+  ex=/usr/share/doc/vpnpt/examples/$f
+  if cmp -s "$ex" "$root/etc/examples/$f"; then pass "$ex is etc/examples/$f"
+  else fail "$ex is missing or differs from etc/examples/$f"; fi
+done
 
 # The default config names eth0 and br0: check it where exactly those exist.
 # Without br0 the same check must fail, or it checks nothing.
