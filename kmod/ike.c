@@ -32,7 +32,7 @@ int ike_parse(const u8 *buf, u32 len, struct ike_info *out)
 	u32 hlen;
 
 	if (unlikely(len < IKE_HDR_LEN))
-		return -1;
+		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->ispi = get_be64(buf);
 	out->rspi = get_be64(buf + 8);
@@ -43,10 +43,10 @@ int ike_parse(const u8 *buf, u32 len, struct ike_info *out)
 
 	/* Every IKE message names its initiator's SA: a zero SPI is never valid. */
 	if (unlikely(!out->ispi))
-		return -1;
+		return -EINVAL;
 	/* The length covers the header and all payloads; shorter is not IKE. */
 	if (unlikely(hlen < IKE_HDR_LEN))
-		return -1;
+		return -EINVAL;
 
 	switch (buf[17] >> 4) {	/* major version */
 	case 1:
@@ -54,22 +54,22 @@ int ike_parse(const u8 *buf, u32 len, struct ike_info *out)
 		out->child = out->exch == IKEV1_EXCH_QUICK_MODE;
 		/* Quick Mode always has a non-zero message ID and both cookies. */
 		if (out->child && (!out->msgid || !out->rspi))
-			return -1;
+			return -EINVAL;
 		break;
 	case 2:
 		out->version = 2;
 		/* RFC 7296 3.1: exchange types 0-33 are reserved in IKEv2. */
 		if (unlikely(out->exch < IKEV2_EXCH_SA_INIT))
-			return -1;
+			return -EINVAL;
 		out->response = out->flags & IKEV2_FLAG_RESPONSE;
 		out->child = out->exch == IKEV2_EXCH_AUTH ||
 			     out->exch == IKEV2_EXCH_CREATE_CHILD;
 		/* Only IKE_SA_INIT may carry a zero responder SPI. */
 		if (out->exch != IKEV2_EXCH_SA_INIT && !out->rspi)
-			return -1;
+			return -EINVAL;
 		break;
 	default:
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }

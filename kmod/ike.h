@@ -39,7 +39,7 @@ struct ike_info {
 /*
  * ike_parse - read an IKE header at the start of @buf (the UDP payload on
  * port 500, or the payload after the 4-byte non-ESP marker on port 4500).
- * Returns 0 and fills @out, or -1 if this is not a plausible IKE header.
+ * Returns 0 and fills @out, or -EINVAL if this is not a plausible IKE header.
  */
 int ike_parse(const u8 *buf, u32 len, struct ike_info *out);
 

@@ -177,10 +177,8 @@ static int __net_init vpnpt_net_init(struct net *net)
 		return -ENOMEM;
 	mux_params_default(&p);
 	ret = mux_init(vn->mux, &p, get_random_u32());
-	if (ret) {
-		ret = -ENOMEM;
+	if (ret)
 		goto err_mux;
-	}
 	vn->mux->ops.local_spi = local_spi;
 	vn->mux->ops.ctx = net;
 	flush_zone_range(vn);

@@ -65,19 +65,19 @@ TEST(IkeParse, V1QuickMode) {
 TEST(IkeParse, RejectsGarbage) {
   struct ike_info i;
   auto b = hdr(1, 2, 0x20, 35, 0, 1);
-  EXPECT_EQ(ike_parse(b.data(), 27, &i), -1) << "short";
+  EXPECT_EQ(ike_parse(b.data(), 27, &i), -EINVAL) << "short";
   auto z = hdr(0, 2, 0x20, 35, 0, 1);
-  EXPECT_EQ(ike_parse(z.data(), z.size(), &i), -1) << "zero initiator SPI";
+  EXPECT_EQ(ike_parse(z.data(), z.size(), &i), -EINVAL) << "zero initiator SPI";
   auto v = hdr(1, 2, 0x30, 35, 0, 1);
-  EXPECT_EQ(ike_parse(v.data(), v.size(), &i), -1) << "version 3";
+  EXPECT_EQ(ike_parse(v.data(), v.size(), &i), -EINVAL) << "version 3";
   auto r = hdr(1, 2, 0x20, 20, 0, 1);
-  EXPECT_EQ(ike_parse(r.data(), r.size(), &i), -1) << "reserved IKEv2 exchange";
+  EXPECT_EQ(ike_parse(r.data(), r.size(), &i), -EINVAL) << "reserved IKEv2 exchange";
   auto n = hdr(1, 0, 0x20, 35, 0, 1);
-  EXPECT_EQ(ike_parse(n.data(), n.size(), &i), -1) << "IKE_AUTH without responder SPI";
+  EXPECT_EQ(ike_parse(n.data(), n.size(), &i), -EINVAL) << "IKE_AUTH without responder SPI";
   auto l = hdr(1, 2, 0x20, 35, 0, 1, 12);
-  EXPECT_EQ(ike_parse(l.data(), l.size(), &i), -1) << "length below header";
+  EXPECT_EQ(ike_parse(l.data(), l.size(), &i), -EINVAL) << "length below header";
   auto q = hdr(1, 2, 0x10, 32, 0, 0);
-  EXPECT_EQ(ike_parse(q.data(), q.size(), &i), -1) << "Quick Mode with message ID 0";
+  EXPECT_EQ(ike_parse(q.data(), q.size(), &i), -EINVAL) << "Quick Mode with message ID 0";
 }
 
 TEST(IkeParse, NattMarker) {
