@@ -31,7 +31,6 @@
 #define mux_lock_init(l)	spin_lock_init(l)
 #define mux_lock(l)		spin_lock_bh(l)
 #define mux_unlock(l)		spin_unlock_bh(l)
-#define mux_lockdep_assert(l)	lockdep_assert_held(l)
 
 #else /* VPNPT_USERSPACE */
 
@@ -134,12 +133,20 @@ static inline void hlist_del_init_rcu(struct hlist_node *n)
 	n->pprev = NULL;
 }
 static inline bool hlist_unhashed(const struct hlist_node *n) { return !n->pprev; }
+static inline void hlist_add_head(struct hlist_node *n, struct hlist_head *h)
+{ hlist_add_head_rcu(n, h); }
+static inline void hlist_del_init(struct hlist_node *n) { hlist_del_init_rcu(n); }
 #define hlist_entry_safe(ptr, type, member) \
 	((ptr) ? container_of(ptr, type, member) : NULL)
-#define hlist_for_each_entry_rcu(pos, head, member)				\
-	for (pos = hlist_entry_safe((head)->first, __typeof__(*(pos)), member);	\
+/* The optional lockdep condition (a lookup used under RCU and under the
+ * lock) is evaluated and ignored, as the kernel does without PROVE_RCU. */
+static inline void mux_rcu_cond(int n, ...) { (void)n; }
+#define hlist_for_each_entry_rcu(pos, head, member, ...)			\
+	for (mux_rcu_cond(0, ##__VA_ARGS__),					\
+	     pos = hlist_entry_safe((head)->first, __typeof__(*(pos)), member);	\
 	     pos;								\
 	     pos = hlist_entry_safe((pos)->member.next, __typeof__(*(pos)), member))
+#define hlist_for_each_entry(pos, head, member)	hlist_for_each_entry_rcu(pos, head, member)
 
 /* Bob Jenkins' lookup3 final mix, as linux/jhash.h. */
 #define __jrol32(w, s) (((w) << (s)) | ((w) >> (32 - (s))))
@@ -165,11 +172,16 @@ static inline u32 jhash_3words(u32 a, u32 b, u32 c, u32 initval)
 #define mux_objsize(p, sz)	((void)(p), (u64)(sz))
 #define mux_free_rcu(p, f)	free(p)
 #define mux_free(p)		free(p)
+/* One thread, but the lock is still a state: taking it twice, releasing it
+ * when not held, or calling a function that needs it without it aborts, as
+ * lockdep would complain in a kernel built with PROVE_LOCKING. */
 typedef int mux_lock_t;
+static inline void mux_lock_check(int ok) { if (!ok) abort(); }
 #define mux_lock_init(l)	(*(l) = 0)
-#define mux_lock(l)		((void)(l))
-#define mux_unlock(l)		((void)(l))
-#define mux_lockdep_assert(l)	((void)(l))
+#define mux_lock(l)		(mux_lock_check(!*(l)), *(l) = 1)
+#define mux_unlock(l)		(mux_lock_check(*(l)), *(l) = 0)
+#define lockdep_is_held(l)	(*(l) != 0)
+#define lockdep_assert_held(l)	mux_lock_check(lockdep_is_held(l))
 
 #endif /* VPNPT_USERSPACE */
 

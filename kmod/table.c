@@ -200,6 +200,8 @@ static bool params_valid(const struct mux_params *p)
 	       p->zone_base >= 1 && (u32)p->zone_base + p->zone_count <= 65536;
 }
 
+static void params_store(struct mux *m, const struct mux_params *p);
+
 static void zones_reset(struct mux *m)
 {
 	u32 i;
@@ -219,7 +221,7 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 	if (!params_valid(p))
 		return -EINVAL;
 	mux_lock_init(&m->lock);
-	m->p = *p;
+	params_store(m, p);
 	m->seed = seed;
 	for (i = 0; i < MUX_HASH_SIZE; i++) {
 		m->in_hash[i].first = NULL;
@@ -264,8 +266,9 @@ static struct mux_sa *in_lookup(struct mux *m, __be32 peer, u32 spi)
 {
 	struct mux_sa *sa;
 
-	hlist_for_each_entry_rcu(sa, &m->in_hash[hash2(m, peer, spi, 1)], in_node)
-		if (sa->spi_in == spi && READ_ONCE(sa->pair)->peer == peer)
+	hlist_for_each_entry_rcu(sa, &m->in_hash[hash2(m, peer, spi, 1)], in_node,
+				 lockdep_is_held(&m->lock))
+		if (sa->spi_in == spi && sa->pair->peer == peer)
 			return sa;
 	return NULL;
 }
@@ -274,8 +277,9 @@ static struct mux_sa *out_lookup(struct mux *m, __be32 peer, u32 spi)
 {
 	struct mux_sa *sa;
 
-	hlist_for_each_entry_rcu(sa, &m->out_hash[hash2(m, peer, spi, 2)], out_node)
-		if (sa->spi_out == spi && READ_ONCE(sa->pair)->peer == peer)
+	hlist_for_each_entry_rcu(sa, &m->out_hash[hash2(m, peer, spi, 2)], out_node,
+				 lockdep_is_held(&m->lock))
+		if (sa->spi_out == spi && sa->pair->peer == peer)
 			return sa;
 	return NULL;
 }
@@ -284,7 +288,8 @@ static struct mux_pair *pair_lookup(struct mux *m, __be32 host, __be32 peer)
 {
 	struct mux_pair *pr;
 
-	hlist_for_each_entry_rcu(pr, &m->pair_hash[hash2(m, host, peer, 3)], hnode)
+	lockdep_assert_held(&m->lock);
+	hlist_for_each_entry(pr, &m->pair_hash[hash2(m, host, peer, 3)], hnode)
 		if (pr->host == host && pr->peer == peer)
 			return pr;
 	return NULL;
@@ -294,7 +299,8 @@ static struct mux_peer *peer_lookup(struct mux *m, __be32 addr)
 {
 	struct mux_peer *pe;
 
-	hlist_for_each_entry_rcu(pe, &m->peer_hash[hash2(m, addr, 0, 4)], hnode)
+	lockdep_assert_held(&m->lock);
+	hlist_for_each_entry(pe, &m->peer_hash[hash2(m, addr, 0, 4)], hnode)
 		if (pe->addr == addr)
 			return pe;
 	return NULL;
@@ -304,7 +310,8 @@ static struct mux_host *host_lookup(struct mux *m, __be32 addr)
 {
 	struct mux_host *ho;
 
-	hlist_for_each_entry_rcu(ho, &m->host_hash[hash2(m, addr, 0, 5)], hnode)
+	lockdep_assert_held(&m->lock);
+	hlist_for_each_entry(ho, &m->host_hash[hash2(m, addr, 0, 5)], hnode)
 		if (ho->addr == addr)
 			return ho;
 	return NULL;
@@ -314,7 +321,8 @@ static struct mux_ike *ike_lookup(struct mux *m, __be32 peer, u64 ispi)
 {
 	struct mux_ike *ik;
 
-	hlist_for_each_entry_rcu(ik, &m->ike_hash[hash2(m, peer, (u32)ispi ^ (u32)(ispi >> 32), 6)], hnode)
+	lockdep_assert_held(&m->lock);
+	hlist_for_each_entry(ik, &m->ike_hash[hash2(m, peer, (u32)ispi ^ (u32)(ispi >> 32), 6)], hnode)
 		if (ik->ispi == ispi && ik->pair->peer == peer)
 			return ik;
 	return NULL;
@@ -326,8 +334,10 @@ static struct mux_ike *ike_lookup(struct mux *m, __be32 peer, u64 ispi)
  * allocated and uncounted when it is freed.  Caller holds m->lock. */
 static void *obj_alloc(struct mux *m, size_t size)
 {
-	void *p = mux_alloc(size);
+	void *p;
 
+	lockdep_assert_held(&m->lock);
+	p = mux_alloc(size);
 	if (unlikely(!p)) {
 		mux_count(m, VPNPT_ESP_C_ALLOC_FAIL);
 		return NULL;
@@ -357,7 +367,7 @@ static struct mux_peer *peer_new(struct mux *m, __be32 addr)
 	pe->addr = addr;
 	INIT_LIST_HEAD(&pe->held);
 	INIT_LIST_HEAD(&pe->idle);
-	hlist_add_head_rcu(&pe->hnode, &m->peer_hash[hash2(m, addr, 0, 4)]);
+	hlist_add_head(&pe->hnode, &m->peer_hash[hash2(m, addr, 0, 4)]);
 	list_add_tail(&pe->list, &m->peers);
 	WRITE_ONCE(m->n_peers, m->n_peers + 1);
 	return pe;
@@ -366,8 +376,8 @@ static struct mux_peer *peer_new(struct mux *m, __be32 addr)
 /* peer_free - forget a peer that has no pair, no window and nothing held. */
 static void peer_free(struct mux *m, struct mux_peer *pe)
 {
-	mux_lockdep_assert(&m->lock);
-	hlist_del_init_rcu(&pe->hnode);
+	lockdep_assert_held(&m->lock);
+	hlist_del_init(&pe->hnode);
 	list_del(&pe->list);
 	list_del_init(&pe->idle);
 	/* the ring is only read under m->lock: no grace period needed */
@@ -416,7 +426,7 @@ static struct mux_host *host_new(struct mux *m, __be32 addr)
 		return NULL;
 	ho->addr = addr;
 	INIT_LIST_HEAD(&ho->ikes);
-	hlist_add_head_rcu(&ho->hnode, &m->host_hash[hash2(m, addr, 0, 5)]);
+	hlist_add_head(&ho->hnode, &m->host_hash[hash2(m, addr, 0, 5)]);
 	list_add_tail(&ho->list, &m->hosts);
 	WRITE_ONCE(m->n_hosts, m->n_hosts + 1);
 	return ho;
@@ -424,8 +434,8 @@ static struct mux_host *host_new(struct mux *m, __be32 addr)
 
 static void host_free(struct mux *m, struct mux_host *ho)
 {
-	mux_lockdep_assert(&m->lock);
-	hlist_del_init_rcu(&ho->hnode);
+	lockdep_assert_held(&m->lock);
+	hlist_del_init(&ho->hnode);
 	list_del(&ho->list);
 	WRITE_ONCE(m->n_hosts, m->n_hosts - 1);
 	obj_uncount(m, ho, sizeof(*ho));
@@ -442,7 +452,7 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 	struct mux_peer *pe, *new_pe = NULL;
 	struct mux_host *ho;
 
-	mux_lockdep_assert(&m->lock);
+	lockdep_assert_held(&m->lock);
 	if (pr)
 		return pr;
 	if (unlikely(!m->zfree_len)) {
@@ -493,7 +503,7 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 		list_del_init(&pe->idle);
 	ho->n_pairs++;
 	WRITE_ONCE(m->n_pairs, m->n_pairs + 1);
-	hlist_add_head_rcu(&pr->hnode, &m->pair_hash[hash2(m, host, peer, 3)]);
+	hlist_add_head(&pr->hnode, &m->pair_hash[hash2(m, host, peer, 3)]);
 	list_add_tail(&pr->list, &m->pairs);
 	return pr;
 err:
@@ -508,7 +518,7 @@ static void pair_free(struct mux *m, struct mux_pair *pr, u64 now)
 {
 	struct mux_peer *pe = pr->pe;
 
-	mux_lockdep_assert(&m->lock);
+	lockdep_assert_held(&m->lock);
 	if (!--pe->n_pairs) {
 		/* kept idle_timeout from now for its orphans; the peer's own
 		 * packets do not extend that (anyone can forge them) */
@@ -519,7 +529,7 @@ static void pair_free(struct mux *m, struct mux_pair *pr, u64 now)
 	WRITE_ONCE(m->n_pairs, m->n_pairs - 1);
 	/* the zone may still hold conntrack entries: flush before reuse */
 	m->zdirty[m->zdirty_len++] = pr->zone - m->p.zone_base;
-	hlist_del_init_rcu(&pr->hnode);
+	hlist_del_init(&pr->hnode);
 	list_del(&pr->list);
 	obj_uncount(m, pr, sizeof(*pr));
 	mux_free_rcu(pr, rcu);
@@ -542,7 +552,7 @@ static void sa_free(struct mux *m, struct mux_sa *sa, bool tombstone)
 {
 	struct mux_pair *pr = sa->pair;
 
-	mux_lockdep_assert(&m->lock);
+	lockdep_assert_held(&m->lock);
 	sa_unhash(sa);
 	list_del(&sa->list);
 	pr->n_sa--;
@@ -562,7 +572,7 @@ static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 re
 	struct mux_host *ho = pr->ho;
 	struct mux_sa *sa;
 
-	mux_lockdep_assert(&m->lock);
+	lockdep_assert_held(&m->lock);
 	if (unlikely(m->n_sa + m->n_ike >= m->p.max_mappings)) {
 		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
 		return NULL;
@@ -607,8 +617,8 @@ static void ike_free(struct mux *m, struct mux_ike *ik)
 {
 	struct mux_pair *pr = ik->pair;
 
-	mux_lockdep_assert(&m->lock);
-	hlist_del_init_rcu(&ik->hnode);
+	lockdep_assert_held(&m->lock);
+	hlist_del_init(&ik->hnode);
 	list_del(&ik->list);
 	list_del(&ik->host_node);
 	pr->n_ike--;
@@ -621,9 +631,11 @@ static void ike_free(struct mux *m, struct mux_ike *ik)
 
 /* ----------------------------------------------------------- bind window */
 
-/* held_move - a held packet leaves @pe's queue (released or expired). */
+/* held_move - a held packet leaves @pe's queue (released or expired).
+ * Caller holds m->lock. */
 static void held_move(struct mux *m, struct mux_peer *pe, struct mux_held *h, struct list_head *to)
 {
+	lockdep_assert_held(&m->lock);
 	list_move_tail(&h->node, to);
 	pe->n_held--;
 	h->ho->n_held--;
@@ -648,12 +660,14 @@ static void window_extend(struct mux *m, struct mux_peer *pe, u64 until)
 }
 
 /* window_close - close @pe's window and hand it to the oldest held host:
- * that host owns the window from now and its held packets are released. */
+ * that host owns the window from now and its held packets are released.
+ * Caller holds m->lock. */
 static void window_close(struct mux *m, struct mux_peer *pe, u64 now)
 {
 	struct mux_held *h, *tmp;
 	__be32 next;
 
+	lockdep_assert_held(&m->lock);
 	pe->owner = 0;
 	pe->want = 0;
 	pe->installed = false;
@@ -746,7 +760,7 @@ static enum mux_verdict hold(struct mux *m, struct mux_peer *pe, struct mux_host
 {
 	struct mux_held *h;
 
-	mux_lockdep_assert(&m->lock);
+	lockdep_assert_held(&m->lock);
 	if (!cookie || pe->n_held >= m->p.hold_max) {
 		mux_count(m, VPNPT_ESP_C_HOLD_FULL);
 		return MUX_DROP;
@@ -823,6 +837,7 @@ static enum mux_verdict esp_out_pending(struct mux *m, struct mux_sa *sa,
 	struct mux_pair *pr = sa->pair;
 	struct mux_peer *pe = pr->pe;
 
+	lockdep_assert_held(&m->lock);
 	window_check(m, pe, now);
 	if (sa_window_over(sa)) {
 		if (pe->owner && pe->owner != pr->host)
@@ -850,6 +865,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	struct mux_pair *pr;
 	struct mux_peer *pe;
 
+	lockdep_assert_held(&m->lock);
 	other = out_lookup(m, peer, pkt->spi);
 	if (other && other->state != VPNPT_ESP_STATE_PENDING && sa_idle(m, other, now)) {
 		/* gone at both ends: R may have given the SPI to a new SA */
@@ -867,7 +883,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	pr = pair_get(m, host, peer, now);
 	if (!pr)
 		return MUX_DROP;	/* never let a LAN host's ESP fall into zone 0 */
-	WRITE_ONCE(pr->last_seen, now);
+	pr->last_seen = now;
 	*zone = pr->zone;
 	if (unlikely(other)) {
 		/* The peer allocates its inbound SPIs: a second host using one
@@ -908,7 +924,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 }
 
 /* esp_in_slow - ESP from @peer on an SPI not bound yet.  Never allocates
- * anything unless @peer's window is open for a LAN host.  Caller holds lock. */
+ * anything unless @peer's window is open for a LAN host.  Caller holds m->lock. */
 static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u64 now, u16 *zone)
 {
 	__be32 peer = pkt->src;
@@ -917,6 +933,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	struct mux_peer *pe;
 	bool ambiguous = false;
 
+	lockdep_assert_held(&m->lock);
 	sa = in_lookup(m, peer, pkt->spi);
 	if (sa) {				/* raced with another CPU */
 		sa_account(sa, pkt, now);
@@ -1054,7 +1071,8 @@ static void ike_admit(struct mux_ike *ik, const struct mux_pkt *pkt)
 /* ike_attribute - the IKE SA a message belongs to, keyed by (peer, full
  * 64-bit initiator SPI).  Created from a LAN host's own message only; a
  * message from the peer naming an IKE SA we never saw (the peer rekeyed the
- * IKE SA and speaks first on the new one) is not attributed. */
+ * IKE SA and speaks first on the new one) is not attributed.  Caller holds
+ * m->lock. */
 static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u64 now)
 {
 	const struct ike_info *i = &pkt->ike;
@@ -1064,6 +1082,7 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 	struct mux_ike *ik;
 	u8 reason;
 
+	lockdep_assert_held(&m->lock);
 	if (pkt->dir == MUX_DIR_OUT) {
 		host = pkt->src;
 		peer = pkt->dst;
@@ -1122,12 +1141,14 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 	pr->ho->n_ike++;
 	list_add_tail(&ik->host_node, &pr->ho->ikes);
 	m->n_ike++;
-	hlist_add_head_rcu(&ik->hnode,
+	hlist_add_head(&ik->hnode,
 			   &m->ike_hash[hash2(m, peer, (u32)ik->ispi ^ (u32)(ik->ispi >> 32), 6)]);
 	list_add_tail(&ik->list, &m->ikes);
 	return ik;
 }
 
+/* ike_slow - an IKE message: attribute it, follow its child-SA exchange.
+ * Caller holds m->lock. */
 static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 now,
 				 void *cookie, void *aux, u16 *zone)
 {
@@ -1136,6 +1157,7 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 	struct mux_ike *ik;
 	__be32 host;
 
+	lockdep_assert_held(&m->lock);
 	mux_count(m, pkt->dir == MUX_DIR_OUT ? VPNPT_ESP_C_IKE_OUT : VPNPT_ESP_C_IKE_IN);
 	ik = ike_attribute(m, pkt, now);
 	if (!ik) {
@@ -1157,7 +1179,7 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 		ik->rspi = i->rspi;
 	ik->last_seen = now;
 	list_move_tail(&ik->host_node, &ik->pair->ho->ikes);
-	WRITE_ONCE(ik->pair->last_seen, now);
+	ik->pair->last_seen = now;
 	if (pkt->dir == MUX_DIR_OUT) {
 		ik->pkts_out++;
 		ik->bytes_out += pkt->len;
@@ -1230,12 +1252,12 @@ static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, 
 		/* e.g. a router on the path: quotes our (WAN -> peer, spi_out) */
 		sa = out_lookup(m, pkt->inner_dst, pkt->spi);
 		if (sa)
-			pr = READ_ONCE(sa->pair);
+			pr = sa->pair;
 	} else {
 		/* a LAN host: quotes (peer -> host, spi_in) */
 		sa = in_lookup(m, pkt->inner_src, pkt->spi);
-		if (sa && READ_ONCE(sa->pair)->host == pkt->src)
-			pr = READ_ONCE(sa->pair);
+		if (sa && sa->pair->host == pkt->src)
+			pr = sa->pair;
 	}
 	if (!pr) {
 		mux_count(m, VPNPT_ESP_C_ICMP_UNKNOWN);
@@ -1266,11 +1288,11 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			sa = out_lookup(m, pkt->dst, pkt->spi);
 			/* a pending SA takes the lock (its window may be over),
 			 * and so does an idle one (gone, not collected yet) */
-			if (likely(sa && READ_ONCE(sa->pair)->host == pkt->src &&
+			if (likely(sa && sa->pair->host == pkt->src &&
 				   READ_ONCE(sa->state) != VPNPT_ESP_STATE_PENDING &&
 				   !sa_idle(m, sa, now))) {
 				sa_account(sa, pkt, now);
-				*zone = READ_ONCE(sa->pair)->zone;
+				*zone = sa->pair->zone;
 				return MUX_ZONE;
 			}
 		} else {
@@ -1278,7 +1300,7 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			sa = in_lookup(m, pkt->src, pkt->spi);
 			if (likely(sa)) {
 				sa_account(sa, pkt, now);
-				*zone = READ_ONCE(sa->pair)->zone;
+				*zone = sa->pair->zone;
 				return MUX_ZONE;
 			}
 		}
@@ -1368,7 +1390,7 @@ void mux_gc(struct mux *m, u64 now)
 		}
 	}
 	list_for_each_entry_safe(pr, prt, &m->pairs, list) {
-		if (pr->n_sa || pr->n_ike || now - READ_ONCE(pr->last_seen) < pend ||
+		if (pr->n_sa || pr->n_ike || now - pr->last_seen < pend ||
 		    pr->pe->owner == pr->host)
 			continue;
 		pair_free(m, pr, now);
@@ -1530,7 +1552,8 @@ u64 mux_mem_bound(const struct mux_params *p)
 
 /* ------------------------------------------------------------ parameters */
 
-/* Field by field: the hooks read enabled and wan_ifindex without the lock. */
+/* Field by field: the hooks read enabled and wan_ifindex, the fast path
+ * idle_timeout, without the lock (READ_ONCE). */
 static void params_store(struct mux *m, const struct mux_params *p)
 {
 	WRITE_ONCE(m->p.idle_timeout, p->idle_timeout);
