@@ -55,8 +55,13 @@ typedef uint64_t u64;
 #define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
 #define __rcu
 #define rcu_dereference(p)	(p)
+#define rcu_dereference_check(p, c)	(p)
+#define rcu_dereference_protected(p, c)	(p)
+static inline void synchronize_rcu(void) { }
 #define rcu_assign_pointer(p, v) ((p) = (v))
+#define RCU_INIT_POINTER(p, v)	((p) = (v))
 
+#define BUILD_BUG_ON(c)	_Static_assert(!(c), #c)
 #ifndef container_of
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))

@@ -83,6 +83,9 @@ struct mux_peer {
 	struct list_head idle;	/* in mux->idle_peers while it has no pair */
 	struct list_head held;	/* struct mux_held, oldest first */
 	u32 n_held;
+	/* its pending SAs (outbound SPI seen, inbound not bound), oldest
+	 * first: what a bind at this peer looks at, whatever else exists */
+	struct list_head pending;
 	struct rcu_head rcu;
 };
 
@@ -94,20 +97,33 @@ struct mux_pair {
 	__be32 host, peer;
 	u16 zone;
 	u32 n_sa, n_ike;
+	struct list_head sas;	/* its ESP SAs, oldest first */
 	u64 last_seen;
 	struct rcu_head rcu;
 };
 
 struct mux_sa {
+	/* What a packet of a bound SA reads and writes, in the first 64
+	 * bytes (kmalloc-192 objects are 64-byte aligned): the hash nodes, the
+	 * key, its pair's host and zone (copied: they never change), state,
+	 * last_seen; the per-SA counters in the second line. */
 	struct hlist_node in_node;	/* hashed once spi_in is bound */
 	struct hlist_node out_node;	/* hashed once spi_out is seen */
-	struct list_head list;
-	struct mux_pair *pair;
 	u32 spi_out, spi_in;
+	__be32 host, peer;
+	u16 zone;
 	u8 state, reason;
-	u64 created, bound_at, drain_start, last_seen;
-	u64 wopen;		/* pending: opening time of the window it was made in */
+	u64 last_seen;
 	atomic64_t pkts_out, pkts_in, bytes_out, bytes_in;
+	struct mux_pair *pair;
+	struct list_head list;		/* in mux->sas */
+	struct list_head pair_node;	/* in pair->sas */
+	struct list_head pend_node;	/* in peer->pending while pending */
+	u64 created, drain_start;
+	union {
+		u64 wopen;	/* pending: opening time of the window it was made in */
+		u64 bound_at;	/* bound or draining */
+	};
 	struct rcu_head rcu;
 };
 
@@ -183,9 +199,82 @@ u32 mux_nr_sas(struct mux *m)
 	return READ_ONCE(m->n_sa);
 }
 
-static u32 hash2(const struct mux *m, u32 a, u32 b, u32 kind)
+/* ------------------------------------------------------------ hash tables */
+
+static u32 hkey(const struct mux *m, u32 a, u32 b, enum mux_tab t)
 {
-	return jhash_3words(a, b, kind, m->seed) & (MUX_HASH_SIZE - 1);
+	return jhash_3words(a, b, t + 1, m->seed);
+}
+
+static u32 ike_key(const struct mux *m, __be32 peer, u64 ispi)
+{
+	return hkey(m, peer, (u32)ispi ^ (u32)(ispi >> 32), MUX_T_IKE);
+}
+
+static struct hlist_head *bucket(struct mux_htab *h, u32 key)
+{
+	return &h->b[((u64)key * h->n) >> 32];	/* reciprocal_scale() */
+}
+
+/* Table @t for a holder of m->lock. */
+static struct mux_htab *tab_locked(struct mux *m, enum mux_tab t)
+{
+	return rcu_dereference_protected(m->tab[t], lockdep_is_held(&m->lock));
+}
+
+/* Table @t for mux_params_set, the only writer of m->tab (its callers are
+ * serialised): no lock needed to read which table is in place. */
+static struct mux_htab *tab_owned(struct mux *m, enum mux_tab t)
+{
+	return rcu_dereference_protected(m->tab[t], true);
+}
+
+/* The size of table @t for @p: in/out at a load of at most 1 when
+ * max_mappings SAs exist (the fast path's chains stay short whatever the
+ * table holds), the lock-only ones at most 2. */
+static u32 tab_bits(const struct mux_params *p, enum mux_tab t)
+{
+	u64 n;
+	u32 bits = MUX_HTAB_MIN_BITS;
+
+	switch (t) {
+	case MUX_T_IN:
+	case MUX_T_OUT:
+		n = p->max_mappings;
+		break;
+	case MUX_T_IKE:
+		n = p->max_mappings / 2;
+		break;
+	case MUX_T_PAIR:
+		n = p->zone_count / 2;
+		break;
+	case MUX_T_PEER:
+		n = ((u64)p->zone_count + MUX_IDLE_PEERS_MAX) / 2;
+		break;
+	default:
+		n = ((u64)p->zone_count + MUX_HELD_MAX) / 2;
+		break;
+	}
+	while (bits < MUX_HTAB_MAX_BITS && (1ull << bits) < n)
+		bits++;
+	return bits;
+}
+
+static struct mux_htab *htab_alloc(u32 bits)
+{
+	struct mux_htab *h = mux_big_alloc(sizeof(struct hlist_head) << bits);
+
+	BUILD_BUG_ON(sizeof(*h) != sizeof(struct hlist_head));
+	if (h) {
+		h->bits = bits;		/* the heads are zeroed: empty */
+		h->n = (1u << bits) - 1;
+	}
+	return h;
+}
+
+u32 mux_tab_buckets(struct mux *m, enum mux_tab t)
+{
+	return tab_owned(m, t)->n;
 }
 
 static bool params_valid(const struct mux_params *p)
@@ -223,13 +312,13 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 	mux_lock_init(&m->lock);
 	params_store(m, p);
 	m->seed = seed;
-	for (i = 0; i < MUX_HASH_SIZE; i++) {
-		m->in_hash[i].first = NULL;
-		m->out_hash[i].first = NULL;
-		m->pair_hash[i].first = NULL;
-		m->peer_hash[i].first = NULL;
-		m->host_hash[i].first = NULL;
-		m->ike_hash[i].first = NULL;
+	/* small until enabled: a namespace that never multiplexes pays little */
+	for (i = 0; i < MUX_T_NUM; i++) {
+		struct mux_htab *h = htab_alloc(p->enabled ? tab_bits(p, i) : MUX_HTAB_MIN_BITS);
+
+		if (!h)
+			goto err;
+		RCU_INIT_POINTER(m->tab[i], h);
 	}
 	INIT_LIST_HEAD(&m->sas);
 	INIT_LIST_HEAD(&m->ikes);
@@ -252,6 +341,8 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 	zones_reset(m);
 	return 0;
 err:
+	for (i = 0; i < MUX_T_NUM; i++)
+		mux_big_free(tab_owned(m, i));
 	mux_big_free(m->zfree);
 	mux_big_free(m->zdirty);
 #ifndef VPNPT_USERSPACE
@@ -264,22 +355,24 @@ err:
 
 static struct mux_sa *in_lookup(struct mux *m, __be32 peer, u32 spi)
 {
+	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_IN], lockdep_is_held(&m->lock));
 	struct mux_sa *sa;
 
-	hlist_for_each_entry_rcu(sa, &m->in_hash[hash2(m, peer, spi, 1)], in_node,
+	hlist_for_each_entry_rcu(sa, bucket(h, hkey(m, peer, spi, MUX_T_IN)), in_node,
 				 lockdep_is_held(&m->lock))
-		if (sa->spi_in == spi && sa->pair->peer == peer)
+		if (sa->spi_in == spi && sa->peer == peer)
 			return sa;
 	return NULL;
 }
 
 static struct mux_sa *out_lookup(struct mux *m, __be32 peer, u32 spi)
 {
+	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_OUT], lockdep_is_held(&m->lock));
 	struct mux_sa *sa;
 
-	hlist_for_each_entry_rcu(sa, &m->out_hash[hash2(m, peer, spi, 2)], out_node,
+	hlist_for_each_entry_rcu(sa, bucket(h, hkey(m, peer, spi, MUX_T_OUT)), out_node,
 				 lockdep_is_held(&m->lock))
-		if (sa->spi_out == spi && sa->pair->peer == peer)
+		if (sa->spi_out == spi && sa->peer == peer)
 			return sa;
 	return NULL;
 }
@@ -289,7 +382,7 @@ static struct mux_pair *pair_lookup(struct mux *m, __be32 host, __be32 peer)
 	struct mux_pair *pr;
 
 	lockdep_assert_held(&m->lock);
-	hlist_for_each_entry(pr, &m->pair_hash[hash2(m, host, peer, 3)], hnode)
+	hlist_for_each_entry(pr, bucket(tab_locked(m, MUX_T_PAIR), hkey(m, host, peer, MUX_T_PAIR)), hnode)
 		if (pr->host == host && pr->peer == peer)
 			return pr;
 	return NULL;
@@ -300,7 +393,7 @@ static struct mux_peer *peer_lookup(struct mux *m, __be32 addr)
 	struct mux_peer *pe;
 
 	lockdep_assert_held(&m->lock);
-	hlist_for_each_entry(pe, &m->peer_hash[hash2(m, addr, 0, 4)], hnode)
+	hlist_for_each_entry(pe, bucket(tab_locked(m, MUX_T_PEER), hkey(m, addr, 0, MUX_T_PEER)), hnode)
 		if (pe->addr == addr)
 			return pe;
 	return NULL;
@@ -311,7 +404,7 @@ static struct mux_host *host_lookup(struct mux *m, __be32 addr)
 	struct mux_host *ho;
 
 	lockdep_assert_held(&m->lock);
-	hlist_for_each_entry(ho, &m->host_hash[hash2(m, addr, 0, 5)], hnode)
+	hlist_for_each_entry(ho, bucket(tab_locked(m, MUX_T_HOST), hkey(m, addr, 0, MUX_T_HOST)), hnode)
 		if (ho->addr == addr)
 			return ho;
 	return NULL;
@@ -322,7 +415,7 @@ static struct mux_ike *ike_lookup(struct mux *m, __be32 peer, u64 ispi)
 	struct mux_ike *ik;
 
 	lockdep_assert_held(&m->lock);
-	hlist_for_each_entry(ik, &m->ike_hash[hash2(m, peer, (u32)ispi ^ (u32)(ispi >> 32), 6)], hnode)
+	hlist_for_each_entry(ik, bucket(tab_locked(m, MUX_T_IKE), ike_key(m, peer, ispi)), hnode)
 		if (ik->ispi == ispi && ik->pair->peer == peer)
 			return ik;
 	return NULL;
@@ -367,7 +460,8 @@ static struct mux_peer *peer_new(struct mux *m, __be32 addr)
 	pe->addr = addr;
 	INIT_LIST_HEAD(&pe->held);
 	INIT_LIST_HEAD(&pe->idle);
-	hlist_add_head(&pe->hnode, &m->peer_hash[hash2(m, addr, 0, 4)]);
+	INIT_LIST_HEAD(&pe->pending);
+	hlist_add_head(&pe->hnode, bucket(tab_locked(m, MUX_T_PEER), hkey(m, addr, 0, MUX_T_PEER)));
 	list_add_tail(&pe->list, &m->peers);
 	WRITE_ONCE(m->n_peers, m->n_peers + 1);
 	return pe;
@@ -426,7 +520,7 @@ static struct mux_host *host_new(struct mux *m, __be32 addr)
 		return NULL;
 	ho->addr = addr;
 	INIT_LIST_HEAD(&ho->ikes);
-	hlist_add_head(&ho->hnode, &m->host_hash[hash2(m, addr, 0, 5)]);
+	hlist_add_head(&ho->hnode, bucket(tab_locked(m, MUX_T_HOST), hkey(m, addr, 0, MUX_T_HOST)));
 	list_add_tail(&ho->list, &m->hosts);
 	WRITE_ONCE(m->n_hosts, m->n_hosts + 1);
 	return ho;
@@ -496,6 +590,7 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 	pr->host = host;
 	pr->peer = peer;
 	pr->zone = m->p.zone_base + m->zfree[m->zfree_head];
+	INIT_LIST_HEAD(&pr->sas);
 	m->zfree_head = (m->zfree_head + 1) % m->zone_cap;
 	m->zfree_len--;
 	pr->last_seen = now;
@@ -503,7 +598,7 @@ static struct mux_pair *pair_get(struct mux *m, __be32 host, __be32 peer, u64 no
 		list_del_init(&pe->idle);
 	ho->n_pairs++;
 	WRITE_ONCE(m->n_pairs, m->n_pairs + 1);
-	hlist_add_head(&pr->hnode, &m->pair_hash[hash2(m, host, peer, 3)]);
+	hlist_add_head(&pr->hnode, bucket(tab_locked(m, MUX_T_PAIR), hkey(m, host, peer, MUX_T_PAIR)));
 	list_add_tail(&pr->list, &m->pairs);
 	return pr;
 err:
@@ -555,6 +650,8 @@ static void sa_free(struct mux *m, struct mux_sa *sa, bool tombstone)
 	lockdep_assert_held(&m->lock);
 	sa_unhash(sa);
 	list_del(&sa->list);
+	list_del(&sa->pair_node);
+	list_del_init(&sa->pend_node);
 	pr->n_sa--;
 	pr->pe->n_sa--;
 	if (tombstone)
@@ -589,6 +686,9 @@ static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 re
 	if (unlikely(!sa))
 		return NULL;
 	sa->pair = pr;
+	sa->host = pr->host;
+	sa->peer = pr->peer;
+	sa->zone = pr->zone;
 	sa->state = state;
 	sa->reason = reason;
 	sa->created = now;
@@ -598,19 +698,25 @@ static struct mux_sa *sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 re
 	ho->n_sa++;
 	WRITE_ONCE(m->n_sa, m->n_sa + 1);
 	list_add_tail(&sa->list, &m->sas);
+	list_add_tail(&sa->pair_node, &pr->sas);
+	INIT_LIST_HEAD(&sa->pend_node);
+	if (state == VPNPT_ESP_STATE_PENDING)
+		list_add_tail(&sa->pend_node, &pe->pending);
 	return sa;
 }
 
 static void sa_set_out(struct mux *m, struct mux_sa *sa, u32 spi)
 {
 	sa->spi_out = spi;
-	hlist_add_head_rcu(&sa->out_node, &m->out_hash[hash2(m, sa->pair->peer, spi, 2)]);
+	hlist_add_head_rcu(&sa->out_node,
+			   bucket(tab_locked(m, MUX_T_OUT), hkey(m, sa->peer, spi, MUX_T_OUT)));
 }
 
 static void sa_set_in(struct mux *m, struct mux_sa *sa, u32 spi)
 {
 	sa->spi_in = spi;
-	hlist_add_head_rcu(&sa->in_node, &m->in_hash[hash2(m, sa->pair->peer, spi, 1)]);
+	hlist_add_head_rcu(&sa->in_node,
+			   bucket(tab_locked(m, MUX_T_IN), hkey(m, sa->peer, spi, MUX_T_IN)));
 }
 
 static void ike_free(struct mux *m, struct mux_ike *ik)
@@ -894,8 +1000,8 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	}
 
 	/* (a) the peer already started this SA: its inbound SPI is bound */
-	list_for_each_entry(sa, &m->sas, list) {
-		if (sa->pair == pr && !sa->spi_out && sa->state == VPNPT_ESP_STATE_BOUND) {
+	list_for_each_entry(sa, &pr->sas, pair_node) {
+		if (!sa->spi_out && sa->state == VPNPT_ESP_STATE_BOUND) {
 			sa_set_out(m, sa, pkt->spi);
 			sa_account(sa, pkt, now);
 			mux_count(m, VPNPT_ESP_C_ESP_OUT_NEW_SPI);
@@ -970,9 +1076,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		return MUX_DROP;
 	}
 
-	list_for_each_entry(sa, &m->sas, list) {
-		if (sa->pair->peer != peer || sa->spi_in || sa->state != VPNPT_ESP_STATE_PENDING)
-			continue;
+	list_for_each_entry(sa, &pe->pending, pend_node) {
 		if (sa->pair == pr) {
 			if (!found)
 				found = sa;	/* oldest pending SA of the owner */
@@ -1010,6 +1114,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		}
 	}
 	WRITE_ONCE(found->state, VPNPT_ESP_STATE_BOUND);
+	list_del_init(&found->pend_node);
 	found->reason = pe->wreason;
 	found->bound_at = now;
 	sa_set_in(m, found, pkt->spi);
@@ -1018,8 +1123,8 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		  VPNPT_ESP_C_BIND_IKE : VPNPT_ESP_C_BIND_FALLBACK);
 
 	/* a rekey: SAs of this pair bound before this window start draining */
-	list_for_each_entry(sa, &m->sas, list) {
-		if (sa->pair == pr && sa != found && sa->state == VPNPT_ESP_STATE_BOUND &&
+	list_for_each_entry(sa, &pr->sas, pair_node) {
+		if (sa != found && sa->state == VPNPT_ESP_STATE_BOUND &&
 		    sa->bound_at < pe->wopen) {
 			WRITE_ONCE(sa->state, VPNPT_ESP_STATE_DRAINING);
 			sa->drain_start = now;
@@ -1141,8 +1246,7 @@ static struct mux_ike *ike_attribute(struct mux *m, const struct mux_pkt *pkt, u
 	pr->ho->n_ike++;
 	list_add_tail(&ik->host_node, &pr->ho->ikes);
 	m->n_ike++;
-	hlist_add_head(&ik->hnode,
-			   &m->ike_hash[hash2(m, peer, (u32)ik->ispi ^ (u32)(ik->ispi >> 32), 6)]);
+	hlist_add_head(&ik->hnode, bucket(tab_locked(m, MUX_T_IKE), ike_key(m, peer, ik->ispi)));
 	list_add_tail(&ik->list, &m->ikes);
 	return ik;
 }
@@ -1245,26 +1349,23 @@ static enum mux_verdict ike_slow(struct mux *m, const struct mux_pkt *pkt, u64 n
 /* An ICMP error quoting ESP goes where the quoted packet came from. */
 static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, u16 *zone)
 {
-	struct mux_pair *pr = NULL;
 	struct mux_sa *sa;
 
 	if (pkt->dir == MUX_DIR_IN) {
 		/* e.g. a router on the path: quotes our (WAN -> peer, spi_out) */
 		sa = out_lookup(m, pkt->inner_dst, pkt->spi);
-		if (sa)
-			pr = sa->pair;
 	} else {
 		/* a LAN host: quotes (peer -> host, spi_in) */
 		sa = in_lookup(m, pkt->inner_src, pkt->spi);
-		if (sa && sa->pair->host == pkt->src)
-			pr = sa->pair;
+		if (sa && sa->host != pkt->src)
+			sa = NULL;
 	}
-	if (!pr) {
+	if (!sa) {
 		mux_count(m, VPNPT_ESP_C_ICMP_UNKNOWN);
 		return MUX_PASS;
 	}
 	mux_count(m, VPNPT_ESP_C_ICMP_MAPPED);
-	*zone = pr->zone;
+	*zone = sa->zone;
 	return MUX_ZONE;
 }
 
@@ -1288,11 +1389,11 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			sa = out_lookup(m, pkt->dst, pkt->spi);
 			/* a pending SA takes the lock (its window may be over),
 			 * and so does an idle one (gone, not collected yet) */
-			if (likely(sa && sa->pair->host == pkt->src &&
+			if (likely(sa && sa->host == pkt->src &&
 				   READ_ONCE(sa->state) != VPNPT_ESP_STATE_PENDING &&
 				   !sa_idle(m, sa, now))) {
 				sa_account(sa, pkt, now);
-				*zone = sa->pair->zone;
+				*zone = sa->zone;
 				return MUX_ZONE;
 			}
 		} else {
@@ -1300,7 +1401,7 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			sa = in_lookup(m, pkt->src, pkt->spi);
 			if (likely(sa)) {
 				sa_account(sa, pkt, now);
-				*zone = sa->pair->zone;
+				*zone = sa->zone;
 				return MUX_ZONE;
 			}
 		}
@@ -1447,6 +1548,7 @@ void mux_destroy(struct mux *m)
 	struct mux_held *h, *ht;
 	struct mux_peer *pe;
 	u64 end = (u64)-1 / 2;
+	int i;
 
 	mux_flush(m, end);
 	/* nothing is bound any more: the peers kept for contention go too */
@@ -1461,6 +1563,8 @@ void mux_destroy(struct mux *m)
 		mux_free(h);
 	list_for_each_entry_safe(h, ht, &m->expired, node)
 		mux_free(h);
+	for (i = 0; i < MUX_T_NUM; i++)
+		mux_big_free(tab_owned(m, i));
 	mux_big_free(m->zfree);
 	mux_big_free(m->zdirty);
 #ifndef VPNPT_USERSPACE
@@ -1572,26 +1676,114 @@ static void params_store(struct mux *m, const struct mux_params *p)
 	WRITE_ONCE(m->p.enabled, p->enabled);
 }
 
+/* tabs_replace - rehash every object into the tables of @nt (NULL: keep
+ * that one), publish them, and leave the old ones in @nt to be freed after
+ * a grace period.  A fast-path reader still in an old table may be led into
+ * a chain of the new one while nodes move and miss: the slow path looks
+ * again under the lock.  Caller holds m->lock. */
+static void tabs_replace(struct mux *m, struct mux_htab **nt)
+{
+	struct mux_htab *old;
+	struct mux_pair *pr;
+	struct mux_peer *pe;
+	struct mux_host *ho;
+	struct mux_ike *ik;
+	struct mux_sa *sa;
+	int t;
+
+	lockdep_assert_held(&m->lock);
+	list_for_each_entry(sa, &m->sas, list) {
+		if (nt[MUX_T_IN] && !hlist_unhashed(&sa->in_node)) {
+			hlist_del_init_rcu(&sa->in_node);
+			hlist_add_head_rcu(&sa->in_node, bucket(nt[MUX_T_IN],
+					   hkey(m, sa->peer, sa->spi_in, MUX_T_IN)));
+		}
+		if (nt[MUX_T_OUT] && !hlist_unhashed(&sa->out_node)) {
+			hlist_del_init_rcu(&sa->out_node);
+			hlist_add_head_rcu(&sa->out_node, bucket(nt[MUX_T_OUT],
+					   hkey(m, sa->peer, sa->spi_out, MUX_T_OUT)));
+		}
+	}
+	if (nt[MUX_T_IKE])
+		list_for_each_entry(ik, &m->ikes, list) {
+			hlist_del_init(&ik->hnode);
+			hlist_add_head(&ik->hnode, bucket(nt[MUX_T_IKE],
+				       ike_key(m, ik->pair->peer, ik->ispi)));
+		}
+	if (nt[MUX_T_PAIR])
+		list_for_each_entry(pr, &m->pairs, list) {
+			hlist_del_init(&pr->hnode);
+			hlist_add_head(&pr->hnode, bucket(nt[MUX_T_PAIR],
+				       hkey(m, pr->host, pr->peer, MUX_T_PAIR)));
+		}
+	if (nt[MUX_T_PEER])
+		list_for_each_entry(pe, &m->peers, list) {
+			hlist_del_init(&pe->hnode);
+			hlist_add_head(&pe->hnode, bucket(nt[MUX_T_PEER],
+				       hkey(m, pe->addr, 0, MUX_T_PEER)));
+		}
+	if (nt[MUX_T_HOST])
+		list_for_each_entry(ho, &m->hosts, list) {
+			hlist_del_init(&ho->hnode);
+			hlist_add_head(&ho->hnode, bucket(nt[MUX_T_HOST],
+				       hkey(m, ho->addr, 0, MUX_T_HOST)));
+		}
+	for (t = 0; t < MUX_T_NUM; t++) {
+		if (!nt[t])
+			continue;
+		old = tab_locked(m, t);
+		rcu_assign_pointer(m->tab[t], nt[t]);
+		nt[t] = old;
+	}
+}
+
+/*
+ * mux_params_set - new parameters.  Enabling (or changing max_mappings or
+ * zone_count while enabled) sizes the hash tables for them: allocated
+ * here, before the lock, and the old ones freed after a grace period.  A
+ * disabled netns keeps its tables (and its mappings) as they are.
+ */
 int mux_params_set(struct mux *m, const struct mux_params *p)
 {
-	int ret = 0;
+	struct mux_htab *nt[MUX_T_NUM] = { NULL };
+	bool resize = false;
+	int ret = 0, t;
 
 	if (!params_valid(p))
 		return -EINVAL;
+	for (t = 0; p->enabled && t < MUX_T_NUM; t++) {
+		u32 bits = tab_bits(p, t);
+
+		if (bits == tab_owned(m, t)->bits)
+			continue;
+		nt[t] = htab_alloc(bits);
+		if (!nt[t]) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+		resize = true;
+	}
 	mux_lock(&m->lock);
 	if (p->zone_base != m->p.zone_base || p->zone_count != m->p.zone_count) {
 		/* zones are handed out by index: only change them when empty */
 		if (m->n_pairs || m->zdirty_len || m->zflushing) {
 			ret = -EBUSY;
-			goto out;
+			mux_unlock(&m->lock);
+			goto out_free;
 		}
 		params_store(m, p);
 		zones_reset(m);
 	} else {
 		params_store(m, p);
 	}
-out:
+	if (resize)
+		tabs_replace(m, nt);
 	mux_unlock(&m->lock);
+	if (resize)
+		synchronize_rcu();	/* no reader is in an old table */
+out_free:
+	for (t = 0; t < MUX_T_NUM; t++)
+		mux_big_free(nt[t]);
 	return ret;
 }
 

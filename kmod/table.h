@@ -18,8 +18,11 @@
 #include "ike.h"
 #include "uapi/vpnpt_esp.h"
 
-#define MUX_HASH_BITS		9
-#define MUX_HASH_SIZE		(1u << MUX_HASH_BITS)
+/* Hash tables are sized from the parameters when the module is enabled
+ * (mux_params_set): in/out at a load of at most 1 at max_mappings, the
+ * others at most 2; until then MUX_HTAB_MIN_BITS. */
+#define MUX_HTAB_MIN_BITS	8
+#define MUX_HTAB_MAX_BITS	20
 #define MUX_ZONE_COUNT_MAX	8192
 #define MUX_IFNAMSIZ		16	/* IFNAMSIZ */
 
@@ -94,17 +97,29 @@ struct mux_stats {
 	u64 c[VPNPT_ESP_C_NUM];
 };
 
+/* A hash table: n = (1 << bits) - 1 buckets, so that with this header it
+ * fills 1 << bits pointers exactly (a power of two for kmalloc/vmalloc). */
+struct mux_htab {
+	u32 bits, n;
+	struct hlist_head b[];
+};
+
+enum mux_tab {
+	MUX_T_IN,	/* (peer, spi_in) -> sa; RCU (fast path) and lock */
+	MUX_T_OUT,	/* (peer, spi_out) -> sa; RCU (fast path) and lock */
+	MUX_T_IKE,	/* (peer, ispi) -> ike; lock */
+	MUX_T_PAIR,	/* (host, peer) -> pair; lock */
+	MUX_T_PEER,	/* addr -> peer; lock */
+	MUX_T_HOST,	/* addr -> host; lock */
+	MUX_T_NUM,
+};
+
 struct mux {
 	mux_lock_t lock;
 	struct mux_params p;
 	struct mux_ops ops;
 	u32 seed;
-	struct hlist_head in_hash[MUX_HASH_SIZE];	/* (peer, spi_in) -> sa, RCU */
-	struct hlist_head out_hash[MUX_HASH_SIZE];	/* (peer, spi_out) -> sa, RCU */
-	struct hlist_head pair_hash[MUX_HASH_SIZE];	/* (host, peer) -> pair */
-	struct hlist_head peer_hash[MUX_HASH_SIZE];
-	struct hlist_head host_hash[MUX_HASH_SIZE];
-	struct hlist_head ike_hash[MUX_HASH_SIZE];	/* (peer, ispi) -> ike */
+	struct mux_htab __rcu *tab[MUX_T_NUM];	/* replaced by mux_params_set */
 	struct list_head sas, ikes, pairs, peers, hosts;
 	struct list_head idle_peers;	/* peers without pairs, oldest first */
 	struct list_head released;	/* held packets to re-inject */
@@ -141,7 +156,10 @@ struct mux_view {
 
 int mux_init(struct mux *m, const struct mux_params *p, u32 seed);
 void mux_destroy(struct mux *m);	/* caller drains released/expired first */
-int mux_params_set(struct mux *m, const struct mux_params *p);	/* 0, -EINVAL, -EBUSY */
+/* 0, -EINVAL, -EBUSY or -ENOMEM (the tables could not grow: nothing
+ * changed).  Process context; callers serialised (RTNL in the kernel):
+ * it allocates and waits for an RCU grace period when the tables grow. */
+int mux_params_set(struct mux *m, const struct mux_params *p);
 void mux_wan_ifindex_set(struct mux *m, u32 ifindex);
 /* Seeing the WAN again after not seeing it: no binds at known peers for a while. */
 void mux_blind_end(struct mux *m, u64 now);
@@ -174,5 +192,7 @@ u64 mux_mem_bound(const struct mux_params *p);
 void mux_count(struct mux *m, unsigned int c);
 u64 mux_counter(struct mux *m, unsigned int c);
 u32 mux_nr_sas(struct mux *m);
+/* Buckets of table @t now (benchmarks, tests). */
+u32 mux_tab_buckets(struct mux *m, enum mux_tab t);
 
 #endif /* VPNPT_TABLE_H */

@@ -637,3 +637,65 @@ TEST(Esp, EspFirstWindowBindsOnlyAfterItsHostsPacket) {
   EXPECT_EQ(in.v, MUX_ZONE);
   EXPECT_EQ(in.zone, h2.zone);
 }
+
+// The hash tables are small until the module is enabled, then sized from
+// max_mappings and zone_count, with the mappings that exist moved over
+// (remove keeps them, apply enables again): every SA still answers on the
+// fast path, and binds go on in the new tables, also when they shrink.
+TEST(Tables, SizedAtEnableWithLiveMappingsMoved) {
+  Mux mx;  // defaults: not enabled
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IN), (1u << MUX_HTAB_MIN_BITS) - 1);
+  const uint32_t n = 600;  // > the small table's buckets: chains, then not
+  auto host = [](uint32_t k) { return htonl(0x0a000000u + 1 + k); };
+  auto peer = [](uint32_t k) { return htonl(0xc6336400u + 10 + k % 8); };  // max_per_peer
+  std::vector<uint16_t> zone(n);
+  for (uint32_t k = 0; k < n; k++) {
+    Result o = mx.esp_out(host(k), peer(k), 0x100000 + k);
+    Result i = mx.esp_in(peer(k), 0x200000 + k);
+    ASSERT_EQ(i.v, MUX_ZONE);
+    ASSERT_EQ(i.zone, o.zone);
+    zone[k] = o.zone;
+  }
+  auto all_fast = [&](const char* when) {
+    uint64_t slow = mx.counter(VPNPT_ESP_C_ESP_IN_UNKNOWN) + mx.counter(VPNPT_ESP_C_ESP_OUT_NEW_SPI);
+    for (uint32_t k = 0; k < n; k++) {
+      ASSERT_EQ(mx.esp_out(host(k), peer(k), 0x100000 + k).zone, zone[k]) << when;
+      ASSERT_EQ(mx.esp_in(peer(k), 0x200000 + k).zone, zone[k]) << when;
+      ASSERT_EQ(mx.icmp(MUX_DIR_IN, ip("192.0.2.1"), ip("203.0.113.1"), peer(k), 0x100000 + k).zone, zone[k]) << when;
+    }
+    EXPECT_EQ(mx.counter(VPNPT_ESP_C_ESP_IN_UNKNOWN) + mx.counter(VPNPT_ESP_C_ESP_OUT_NEW_SPI), slow) << when;
+  };
+  struct mux_params p;
+  mux_params_get(mx.m(), &p);
+  p.max_mappings = 1u << 16;
+  p.zone_count = MUX_ZONE_COUNT_MAX;
+  ASSERT_EQ(mux_params_set(mx.m(), &p), -EBUSY) << "zones in use";
+  mux_params_get(mx.m(), &p);
+  p.max_mappings = 1u << 16;
+  ASSERT_EQ(mux_params_set(mx.m(), &p), 0);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IN), (1u << MUX_HTAB_MIN_BITS) - 1) << "not enabled: kept";
+  p.enabled = true;
+  ASSERT_EQ(mux_params_set(mx.m(), &p), 0);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IN), (1u << 16) - 1);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_OUT), (1u << 16) - 1);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IKE), (1u << 15) - 1);
+  all_fast("grown");
+  // new pairs and IKE SAs find their way in the new tables
+  EXPECT_EQ(mx.ike_out(H1, R, sa_init(0xa1)).v, MUX_PASS);
+  mx.ike_out(H1, R, auth_req(0xa1));
+  mx.ike_in(R, auth_resp(0xa1));
+  Result i1 = mx.esp_in(R, 0x7001), o1 = mx.esp_out(H1, R, 0x7002);
+  EXPECT_EQ(i1.v, MUX_ZONE);
+  EXPECT_EQ(i1.zone, o1.zone);
+  p.enabled = false;  // remove: tables and mappings kept
+  ASSERT_EQ(mux_params_set(mx.m(), &p), 0);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IN), (1u << 16) - 1);
+  p.enabled = true;
+  p.max_mappings = 700;
+  ASSERT_EQ(mux_params_set(mx.m(), &p), 0);
+  EXPECT_EQ(mux_tab_buckets(mx.m(), MUX_T_IN), 1023u);
+  all_fast("shrunk");
+  EXPECT_EQ(mx.esp_in(R, 0x7001).zone, i1.zone);
+  EXPECT_EQ(mx.esp_out(H1, R, 0x7002).zone, i1.zone);
+  EXPECT_EQ(mx.dump().size(), n + 2);
+}
