@@ -1,4 +1,4 @@
-// kmod_table_bench.cpp: what the vpnpt_esp module's pure logic (kmod/table.c,
+// kmod_table_bench.cpp: what the vpnpt_esp module's pure logic (kmod/table.h: objects.c, bind.c, ...,
 // kmod/ike.c, built in user space with -DVPNPT_USERSPACE) costs per packet
 // and per mapping.
 //
@@ -49,7 +49,7 @@ using kmodtest::Mux;
 // ---------------------------------------------------------------------------
 // Allocation accounting: the bench binary is linked with -Wl,--wrap=calloc
 // and -Wl,--wrap=free, so only the calloc/free calls of the objects in this
-// link come here: table.c and ike.c from libvpnpt_kmod_logic.a (compat.h's
+// link come here: the table's files and ike.c from libvpnpt_kmod_logic.a (compat.h's
 // mux_alloc/mux_free); this file calls neither.  libstdc++ and libbenchmark
 // are shared libraries and keep the real ones.
 namespace {
@@ -175,7 +175,7 @@ std::vector<Sa> fill_esp_first(Mux& mx, uint32_t n, uint32_t max_pairs = MUX_ZON
 void add_limits(benchmark::State& state, Mux& mx) {
   struct mux_params d;
   mux_params_default(&d);
-  // the largest max_mappings mux_init accepts (params_valid in table.c)
+  // the largest max_mappings mux_init accepts (mux_params_valid in params.c)
   uint32_t lo = 1, hi = 1u << 30;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo + 1) / 2;
@@ -541,7 +541,7 @@ void BM_MemoryIdle(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryIdle)->Iterations(1);
 
-// The size of each object kind, told apart by the order table.c allocates
+// The size of each object kind, told apart by the order objects.c allocates
 // them in (pair_get: pair, then a new peer with its orphan ring, then a new
 // host): a first ESP SA allocates pair, peer, ring, host, SA; an IKE SA of a
 // new host pair, host, IKE SA; a held packet of a new host pair, host, held.

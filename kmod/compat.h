@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * compat.h: the few kernel facilities the pure logic (table.c, ike.c) uses,
+ * compat.h: the few kernel facilities the pure logic (the table, ike.c, parse.c) uses,
  * mapped to their kernel versions in a module build and to small user-space
  * equivalents when built with -DVPNPT_USERSPACE for the GoogleTest suite
  * (tests/kmod).  Nothing here may change behaviour between the two builds:

@@ -12,7 +12,7 @@
  * on a router (forwarded both ways), so one hook sees both directions.  The
  * hook parses (parse.c) ESP (proto 50), IKE on UDP 500 and 4500 (4500
  * observed only: NAT-T is plain UDP to conntrack), and ICMP errors quoting
- * ESP, asks the tables (table.c) for a verdict and, for MUX_ZONE, attaches
+ * ESP, asks the tables (table.h) for a verdict and, for MUX_ZONE, attaches
  * a conntrack template carrying the zone, exactly as nft's "ct zone set"
  * does (per-cpu template, net/netfilter/nft_ct.c).  Conntrack then tracks and NATs the
  * (host, peer) flow in its own zone.  Packets already carrying a conntrack

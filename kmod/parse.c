@@ -2,7 +2,7 @@
 /*
  * parse.c: which packets vpnpt_esp looks at, and what it reads of them.
  *
- * Three kinds of IPv4 packet matter to the tables (table.c):
+ * Three kinds of IPv4 packet matter to the tables (bind.c):
  *   - ESP (protocol 50): the SPI, the only demultiplexing field it has;
  *   - IKE on UDP 500, and on UDP 4500 behind the 4-byte non-ESP marker
  *     (RFC 3948 2.2; ESP in UDP and NAT-T keepalives on 4500 are plain NAT

@@ -4,7 +4,10 @@
  *
  * Pure logic, no sk_buff and no netfilter: the hooks (hooks.c) parse a packet
  * into a struct mux_pkt, ask mux_classify() for a verdict, and act on it.
- * The same file builds in user space (-DVPNPT_USERSPACE) for tests/kmod.
+ * Behind it, one concept per file: objects.c (objects, hash tables), zone.c,
+ * window.c, bind.c (the binding rule), gc.c, params.c, dump.c; objects.h is
+ * what they share.  They build in user space too (-DVPNPT_USERSPACE) for
+ * tests/kmod, tests/fuzz and bench/.
  *
  * Locking: one struct mux per network namespace.  Packets of a bound SA are
  * classified under RCU only (lookups in in_hash/out_hash, per-cpu counters).

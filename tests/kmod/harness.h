@@ -1,4 +1,4 @@
-// harness.h: drives the vpnpt_esp tables (kmod/table.c) from GoogleTest the way
+// harness.h: drives the vpnpt_esp tables (kmod/table.h) from GoogleTest the way
 // kmod/hooks.c does from netfilter: parsed packets in, verdicts out, held
 // packets re-injected when the table releases them.
 #pragma once
