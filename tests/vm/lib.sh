@@ -64,11 +64,15 @@ ns_add() { ip netns add "$1" && _lab_ns+=("$1") && ip -n "$1" link set lo up; }
 # no NAT yet. Every exec costs a lot under TCG, so one "ip -batch" per
 # namespace; if LAB_HOST_EXTRA names a function, its output (ip batch lines,
 # e.g. xfrm SAs) is added to host I's batch: "$LAB_HOST_EXTRA I".
+# LAB_ROUTER_PID=P: the router is the network namespace of process P (1: the
+# VM's own, where systemd starts vpnpt.service), named $R with "netns attach".
 LAB_HOST_EXTRA=
+LAB_ROUTER_PID=
 lab_up() {
 	local nh=$1 i b=/tmp/lab.batch
 	{
-		echo "netns add $R"; echo "netns add $S"
+		if [ -n "$LAB_ROUTER_PID" ]; then echo "netns attach $R $LAB_ROUTER_PID"; else echo "netns add $R"; fi
+		echo "netns add $S"
 		for ((i = 1; i <= nh; i++)); do echo "netns add vm-h$i"; done
 	} > $b
 	ip -batch $b || return 1
