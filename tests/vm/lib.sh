@@ -281,6 +281,126 @@ pptp_show_logs() {
 	syslog_show 30
 }
 
+# ---- L2TP: xl2tpd as LNS on the server, xl2tpd as LAC on LAN hosts --------
+# Every xl2tpd runs in the foreground (-D) with its own config, control
+# file and pid file under /tmp/l2tp; its log is /tmp/l2tp/<ns>.log, its
+# pppd's /tmp/l2tp/pppd-<ns>.log. The LNS hands out 10.8.0.10 and up and is
+# 10.8.0.1 on every ppp link. Each LAC dials once (autodial, no redial) from
+# UDP port 1701, as every xl2tpd does.
+L2TP_DIR=/tmp/l2tp
+
+# l2tp_server_up [SPORT]: the LNS on the server. With SPORT (not 1701) the
+# server answers from that port instead, as RFC 2661 section 8.1 allows:
+# xl2tpd itself always answers from its own port, so a nat rule in the
+# server rewrites the source port of what it sends (incoming L2TP is left
+# untracked, so each reply is a new flow there and gets the rewrite).
+l2tp_server_up() {
+	local sport=${1:-1701}
+	modprobe ppp_generic && modprobe l2tp_ppp || return 1
+	mkdir -p $L2TP_DIR
+	: > $L2TP_DIR/secrets
+	cat > $L2TP_DIR/lns.conf <<-EOF
+		[global]
+		listen-addr = ${L2TP_LNS_ADDR:-$WAN_S}
+		access control = no
+
+		[lns default]
+		ip range = 10.8.0.10-10.8.0.99
+		local ip = 10.8.0.1
+		require authentication = no
+		length bit = yes
+		pppoptfile = $L2TP_DIR/lns-options
+	EOF
+	cat > $L2TP_DIR/lns-options <<-EOF
+		noauth
+		nodefaultroute
+		noccp
+		novj
+		noipv6
+		lcp-echo-interval 0
+		logfile $L2TP_DIR/pppd-lns.log
+	EOF
+	if [ "$sport" != 1701 ]; then
+		n "${L2TP_LNS_NS:-$S}" nft -f - <<-EOF || return 1
+			table ip vm_lns {
+				chain pre {
+					type filter hook prerouting priority raw; policy accept;
+					udp dport 1701 notrack
+				}
+				chain post {
+					type nat hook postrouting priority srcnat; policy accept;
+					udp sport 1701 snat to ${L2TP_LNS_ADDR:-$WAN_S}:$sport
+				}
+			}
+		EOF
+	fi
+	l2tp_run "${L2TP_LNS_NS:-$S}" lns || return 1
+	wait_for 10 sh -c "ip netns exec ${L2TP_LNS_NS:-$S} ss -Hlun 'sport = :1701' | grep -q 1701"
+}
+
+# l2tp_run NS NAME: xl2tpd in NS with $L2TP_DIR/NAME.conf, in the background.
+l2tp_run() {
+	n "$1" xl2tpd -D -c "$L2TP_DIR/$2.conf" -s $L2TP_DIR/secrets -p "$L2TP_DIR/$2.pid" \
+		-C "$L2TP_DIR/$2.ctl" > "$L2TP_DIR/$1.log" 2>&1 &
+	bg_pid $!
+}
+
+# l2tp_client_up I [GLOBAL]: host I's LAC dials the LNS at $L2TP_LNS (the
+# server by default); GLOBAL is added to its [global] section.
+l2tp_client_up() {
+	local i=$1 h
+	h=$(host "$i")
+	mkdir -p $L2TP_DIR
+	: > $L2TP_DIR/secrets
+	cat > "$L2TP_DIR/$h.conf" <<-EOF
+		[global]
+		access control = no
+		${2:-}
+
+		[lac lns]
+		lns = ${L2TP_LNS:-$WAN_S}
+		require authentication = no
+		length bit = yes
+		autodial = yes
+		redial = no
+		pppoptfile = $L2TP_DIR/$h-options
+	EOF
+	cat > "$L2TP_DIR/$h-options" <<-EOF
+		name $h
+		noauth
+		refuse-pap
+		refuse-chap
+		refuse-mschap
+		refuse-mschap-v2
+		refuse-eap
+		nodefaultroute
+		noipdefault
+		noccp
+		novj
+		noipv6
+		lcp-echo-interval 0
+		maxfail 1
+		logfile $L2TP_DIR/pppd-$h.log
+	EOF
+	l2tp_run "$h" "$h"
+}
+
+# Replies to COUNT pings from host I to the LNS's end of its ppp link.
+l2tp_ping() {
+	n "$(host "$1")" ping -q -c "${2:-5}" -i 0.2 -W 1 -I ppp0 10.8.0.1 2>/dev/null |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p'
+}
+l2tp_answers() { [ "$(l2tp_ping "$1" 1)" = 1 ]; }
+# Host I's LAC gave up (its control connection got no answer).
+l2tp_gave_up() { grep -q 'Maximum retries exceeded' "$L2TP_DIR/$(host "$1").log"; }
+
+l2tp_show_logs() {
+	local f
+	for f in $L2TP_DIR/*.log; do
+		[ -s "$f" ] && { echo "--- $f ---"; grep -v 'select timeout' "$f" | tail -n 15; }
+	done
+}
+
 # mux_up ESP [TOML]: vpnpt applied on the router with [ipsec] esp = ESP (and
 # TOML appended to the config). Sets $CFG. Skips without controller/module.
 CFG=
