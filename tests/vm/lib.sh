@@ -347,9 +347,10 @@ l2tp_run() {
 
 # l2tp_client_up I [GLOBAL]: host I's LAC dials the LNS at $L2TP_LNS (the
 # server by default); GLOBAL is added to its [global] section.
-l2tp_client_up() {
-	local i=$1 h
-	h=$(host "$i")
+l2tp_client_up() { l2tp_lac_up "$(host "$1")" "${2:-}"; }
+# l2tp_lac_up NS [GLOBAL]: the same for the LAC in namespace NS.
+l2tp_lac_up() {
+	local h=$1
 	mkdir -p $L2TP_DIR
 	: > $L2TP_DIR/secrets
 	cat > "$L2TP_DIR/$h.conf" <<-EOF
@@ -386,8 +387,9 @@ l2tp_client_up() {
 }
 
 # Replies to COUNT pings from host I to the LNS's end of its ppp link.
-l2tp_ping() {
-	n "$(host "$1")" ping -q -c "${2:-5}" -i 0.2 -W 1 -I ppp0 10.8.0.1 2>/dev/null |
+l2tp_ping() { l2tp_ping_ns "$(host "$1")" "${2:-5}"; }
+l2tp_ping_ns() {
+	n "$1" ping -q -c "$2" -i 0.2 -W 1 -I ppp0 10.8.0.1 2>/dev/null |
 		sed -n 's/.* \([0-9]*\) received.*/\1/p'
 }
 l2tp_answers() { [ "$(l2tp_ping "$1" 1)" = 1 ]; }
@@ -463,6 +465,7 @@ dmesg_clean() {
 # server: one conn per host (right=%any, told apart by ID), inner 10.0.0.1.
 # NAT-T off (encapsulation=no): IKE on UDP 500 through the NAT, raw ESP.
 LS_PSK=vpnpt-vm-test-psk
+LS_SETUP=   # a line added to "config setup"
 ls_dir() { echo "/tmp/ls-$1"; }
 ls_ctl() { echo "--ctlsocket $(ls_dir "$1")/run/pluto.ctl"; }
 
@@ -498,7 +501,7 @@ ls_start() {
 			{ cat /run/vpnpt-vm-nss.log; rm -rf /run/vpnpt-vm-nss; return 1; }
 	fi
 	cp -a /run/vpnpt-vm-nss "$d/nss" || return 1
-	{ echo "config setup"; echo "    plutodebug=none"; echo; echo "$2"; } > "$d/ipsec.conf"
+	{ echo "config setup"; echo "    plutodebug=none"; [ -z "$LS_SETUP" ] || echo "    $LS_SETUP"; echo; echo "$2"; } > "$d/ipsec.conf"
 	echo ": PSK \"$LS_PSK\"" > "$d/ipsec.secrets"
 	n "$ns" ipsec pluto --nofork --config "$d/ipsec.conf" --rundir "$d/run" --nssdir "$d/nss" \
 		--secretsfile "$d/ipsec.secrets" --logfile "$d/pluto.log" > "$d/pluto.out" 2>&1 &
@@ -544,6 +547,125 @@ ls_established() { [ -n "$(ls_spi_in "$1")" ]; }
 ls_show_logs() {
 	local f
 	for f in /tmp/ls-*/pluto.log; do echo "--- $f ---"; tail -n 12 "$f"; done
+}
+
+# ---- L2TP/IPsec as the built-in Windows, macOS and Android clients do it --
+# IKEv1 main mode with a PSK, ESP in transport mode protecting only UDP
+# L2TP (protoport 17/PORT), NAT-T (UDP 4500) as soon as a NAT is seen, then
+# xl2tpd inside. The LNS side accepts any peer (right=%any, any port: Windows
+# sends from 1701, macOS and iOS from another port) and drops L2TP that did
+# not come through IPsec, so no tunnel can come up in clear.
+# Libreswan 4.10 refuses IKEv1 conns unless "ikev1-policy=accept".
+# ls_l2tp_conn NAME LEFT LEFTID LEFTPORT RIGHT RIGHTPORT
+ls_l2tp_conn() {
+	cat <<-END
+		conn $1
+		    ikev2=no
+		    authby=secret
+		    type=transport
+		    left=$2
+		    leftid=$3
+		    leftprotoport=17/$4
+		    right=$5
+		    rightprotoport=17/$6
+		    ike=aes256-sha2_256;modp2048
+		    esp=aes256-sha2_256
+		    nat-keepalive=no
+		    auto=add
+	END
+}
+
+# l2tp_ipsec_server_up NS ADDR [ID]: the L2TP/IPsec server in NS on ADDR
+# (its IKE ID: ID, default ADDR): pluto, the LNS, plain L2TP dropped.
+l2tp_ipsec_server_up() {
+	local ns=$1 addr=$2 id=${3:-$2}
+	n "$ns" nft -f - <<-EOF || return 1
+		table ip vm_l2tp_ipsec {
+			chain in {
+				type filter hook input priority filter; policy accept;
+				udp dport 1701 meta ipsec missing counter drop
+			}
+		}
+	EOF
+	LS_SETUP=ikev1-policy=accept ls_start "$ns" "$(ls_l2tp_conn l2tp "$addr" "$id" 1701 %any %any)" || return 1
+	ls_add "$ns" l2tp > /dev/null || return 1
+	L2TP_LNS_NS=$ns L2TP_LNS_ADDR=$addr l2tp_server_up
+}
+# Packets plain L2TP (no IPsec) the server in NS dropped.
+l2tp_clear_drops() {
+	n "$1" nft -j list table ip vm_l2tp_ipsec 2>/dev/null |
+		jq '[.nftables[].rule?.expr[]?.counter?.packets // empty] | add // 0'
+}
+
+# l2tp_ipsec_client_up NS ADDR PEER PORT: the client in NS on ADDR, IKE to
+# PEER (whose ID is its address), L2TP from UDP port PORT; initiated, and
+# its xl2tpd started once the SA is in (autodial).
+l2tp_ipsec_client_up() {
+	local ns=$1 addr=$2 peer=$3 port=$4
+	LS_SETUP=ikev1-policy=accept ls_start "$ns" "$(ls_l2tp_conn l2tp "$addr" "$addr" "$port" "$peer" 1701)" || return 1
+	ls_add "$ns" l2tp > /dev/null || return 1
+}
+ls_initiate() {   # ls_initiate NS CONN: asynchronous
+	n "$1" ipsec whack $(ls_ctl "$1") --name "$2" --initiate --asynchronous > /dev/null 2>&1
+}
+# An ESP SA towards NS (installed by its pluto), NAT-T encapsulated.
+ls_natt_sa_in() {
+	n "$1" ip xfrm state list dst "$2" proto esp 2>/dev/null | grep -q 'encap type espinudp'
+}
+
+# l2tp_ipsec_two_up ROUTER-CMD...: the two-host L2TP/IPsec lab (t-l2tp-ipsec
+# and its control): two LAN hosts, ROUTER-CMD sets up the router, the
+# server, both clients' IPsec (host 1's L2TP from port 1701 as Windows
+# does, host 2's from 1702 as macOS does), then both LACs; both ppp links
+# must carry pings. The router's own UDP timeouts are cut to
+# $L2TP_IPSEC_UDP_TIMEOUT s so that an idle mapping can expire in a test.
+L2TP_IPSEC_UDP_TIMEOUT=10
+L2TP_IPSEC_PORT2=1702
+l2tp_ipsec_port() { if [ "$1" = 1 ]; then echo 1701; else echo $L2TP_IPSEC_PORT2; fi; }
+l2tp_ipsec_two_up() {
+	local i got pids=()
+	lab_up 2 || fail "lab"
+	esp_ready || fail "esp4/drbg"
+	"$@" || fail "router: $*"
+	n $R sysctl -qw net.netfilter.nf_conntrack_udp_timeout=$L2TP_IPSEC_UDP_TIMEOUT \
+		net.netfilter.nf_conntrack_udp_timeout_stream=$L2TP_IPSEC_UDP_TIMEOUT || fail "router: udp timeouts"
+	l2tp_ipsec_server_up $S $WAN_S || { ls_show_logs; l2tp_show_logs; fail "L2TP/IPsec server"; }
+	for i in 1 2; do
+		l2tp_ipsec_client_up "$(host $i)" "$(host_ip $i)" $WAN_S "$(l2tp_ipsec_port $i)" || { ls_show_logs; fail "host $i: pluto"; }
+	done
+	for i in 1 2; do
+		ls_initiate "$(host $i)" l2tp &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for i in 1 2; do
+		wait_for 60 ls_natt_sa_in "$(host $i)" "$(host_ip $i)" || { ls_show_logs; fail "host $i: no NAT-T SA in 60s"; }
+		log "host $i: NAT-T SA installed, inbound SPI $(ls_spi_in $i)"
+	done
+	l2tp_client_up 1
+	l2tp_client_up 2 "port = $(l2tp_ipsec_port 2)"
+	for i in 1 2; do
+		wait_for 60 ppp_addr $i || { ls_show_logs; l2tp_show_logs; fail "host $i: no ppp link in 60s"; }
+		log "host $i: ppp0 $(ppp_addr $i)"
+	done
+	for i in 1 2; do
+		wait_for 20 l2tp_answers $i || { ls_show_logs; l2tp_show_logs; fail "host $i: no ping reply over L2TP/IPsec"; }
+		got=$(l2tp_ping $i 10)
+		log "host $i: $got/10 replies from the LNS over L2TP/IPsec"
+		[ "${got:-0}" -ge 8 ] || { l2tp_show_logs; fail "host $i: $got/10 over L2TP/IPsec"; }
+	done
+	got=$(l2tp_clear_drops $S)
+	[ "${got:-0}" -eq 0 ] || log "server dropped $got L2TP packets that came without IPsec"
+	echo "--- router: NAT-T flows (conntrack) ---"
+	n $R conntrack -L -p udp 2>/dev/null | grep 'dport=4500 ' | sed 's/^/  /'
+}
+# Number of NAT-T (UDP 4500) flows in the router's conntrack table.
+natt_flows() { n $R conntrack -L -p udp --dport 4500 2>/dev/null | grep -c 'dport=4500'; }
+natt_flows_gone() { [ "$(natt_flows)" -eq 0 ]; }
+# Replies to COUNT pings from the server to host I's end of its ppp link.
+server_ping_host() {
+	n $S ping -q -c "${2:-5}" -i 0.2 -W 1 "$(ppp_addr "$1" | cut -d/ -f1)" 2>/dev/null |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p'
 }
 
 # For the scale test: host I's SAs and policies as ip batch lines (lab_up's
