@@ -17,12 +17,10 @@
 static struct genl_family vpnpt_genl_family;
 
 static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
-	[VPNPT_ESP_A_IDLE_TIMEOUT]	= NLA_POLICY_MIN(NLA_U32, 1), /* upper bounds: mux_params_set */
-	[VPNPT_ESP_A_PENDING_TIMEOUT]	= NLA_POLICY_RANGE(NLA_U32, 1, 600),
-	[VPNPT_ESP_A_DRAIN_TIMEOUT]	= NLA_POLICY_RANGE(NLA_U32, 1, 3600),
-	[VPNPT_ESP_A_MAX_PER_HOST]	= NLA_POLICY_MIN(NLA_U32, 1),
-	[VPNPT_ESP_A_MAX_PER_PEER]	= NLA_POLICY_MIN(NLA_U32, 1),
-	[VPNPT_ESP_A_MAX_MAPPINGS]	= NLA_POLICY_MIN(NLA_U32, 1),
+	/* the tunables: u32, ranges from VPNPT_ESP_TUNABLES in mux_params_set */
+#define VPNPT_POLICY(attr, name, def, lo, hi) [VPNPT_ESP_A_##attr] = { .type = NLA_U32 },
+	VPNPT_ESP_TUNABLES(VPNPT_POLICY)
+#undef VPNPT_POLICY
 	[VPNPT_ESP_A_KEEP_IKE_PORT]	= NLA_POLICY_MAX(NLA_U8, 1),
 	[VPNPT_ESP_A_ENABLED]		= NLA_POLICY_MAX(NLA_U8, 1),
 	[VPNPT_ESP_A_ZONE_BASE]		= NLA_POLICY_MIN(NLA_U16, 1),
@@ -125,25 +123,26 @@ static int get_params_doit(struct sk_buff *skb, struct genl_info *info)
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &vpnpt_genl_family, 0, VPNPT_ESP_CMD_GET_PARAMS);
-	if (!hdr ||
-	    nla_put_u32(msg, VPNPT_ESP_A_IDLE_TIMEOUT, p.idle_timeout) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_PENDING_TIMEOUT, p.pending_timeout) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_DRAIN_TIMEOUT, p.drain_timeout) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_MAX_PER_HOST, p.max_per_host) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_MAX_PER_PEER, p.max_per_peer) ||
-	    nla_put_u32(msg, VPNPT_ESP_A_MAX_MAPPINGS, p.max_mappings) ||
-	    nla_put_u8(msg, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port) ||
+	if (!hdr)
+		goto nospace;
+#define VPNPT_PUT(attr, name, def, lo, hi)				\
+	if (nla_put_u32(msg, VPNPT_ESP_A_##attr, p.name))		\
+		goto nospace;
+	VPNPT_ESP_TUNABLES(VPNPT_PUT)
+#undef VPNPT_PUT
+	if (nla_put_u8(msg, VPNPT_ESP_A_KEEP_IKE_PORT, p.keep_ike_port) ||
 	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_BASE, p.zone_base) ||
 	    nla_put_u16(msg, VPNPT_ESP_A_ZONE_COUNT, p.zone_count) ||
 	    nla_put_u32(msg, VPNPT_ESP_A_HOLD_MAX, p.hold_max) ||
 	    nla_put_u32(msg, VPNPT_ESP_A_WAN_IFINDEX, p.wan_ifindex) ||
 	    nla_put_string(msg, VPNPT_ESP_A_WAN_IFNAME, p.wan_name) ||
-	    nla_put_u8(msg, VPNPT_ESP_A_ENABLED, p.enabled)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
+	    nla_put_u8(msg, VPNPT_ESP_A_ENABLED, p.enabled))
+		goto nospace;
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+nospace:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
 }
 
 static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
@@ -154,18 +153,11 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 	int ret;
 
 	mux_params_get(vn->mux, &p);
-	if (a[VPNPT_ESP_A_IDLE_TIMEOUT])
-		p.idle_timeout = nla_get_u32(a[VPNPT_ESP_A_IDLE_TIMEOUT]);
-	if (a[VPNPT_ESP_A_PENDING_TIMEOUT])
-		p.pending_timeout = nla_get_u32(a[VPNPT_ESP_A_PENDING_TIMEOUT]);
-	if (a[VPNPT_ESP_A_DRAIN_TIMEOUT])
-		p.drain_timeout = nla_get_u32(a[VPNPT_ESP_A_DRAIN_TIMEOUT]);
-	if (a[VPNPT_ESP_A_MAX_PER_HOST])
-		p.max_per_host = nla_get_u32(a[VPNPT_ESP_A_MAX_PER_HOST]);
-	if (a[VPNPT_ESP_A_MAX_PER_PEER])
-		p.max_per_peer = nla_get_u32(a[VPNPT_ESP_A_MAX_PER_PEER]);
-	if (a[VPNPT_ESP_A_MAX_MAPPINGS])
-		p.max_mappings = nla_get_u32(a[VPNPT_ESP_A_MAX_MAPPINGS]);
+#define VPNPT_GET(attr, name, def, lo, hi)				\
+	if (a[VPNPT_ESP_A_##attr])					\
+		p.name = nla_get_u32(a[VPNPT_ESP_A_##attr]);
+	VPNPT_ESP_TUNABLES(VPNPT_GET)
+#undef VPNPT_GET
 	if (a[VPNPT_ESP_A_KEEP_IKE_PORT])
 		p.keep_ike_port = nla_get_u8(a[VPNPT_ESP_A_KEEP_IKE_PORT]);
 	if (a[VPNPT_ESP_A_ZONE_BASE])

@@ -11,12 +11,9 @@
 void mux_params_default(struct mux_params *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->idle_timeout = 600;
-	p->pending_timeout = 5;
-	p->drain_timeout = 30;
-	p->max_per_host = 16;
-	p->max_per_peer = 256;
-	p->max_mappings = 4096;
+#define MUX_DEFAULT(attr, name, def, lo, hi)	p->name = def;
+	VPNPT_ESP_TUNABLES(MUX_DEFAULT)
+#undef MUX_DEFAULT
 	p->hold_max = 16;
 	p->zone_base = 32768;
 	p->zone_count = 4096;
@@ -24,13 +21,15 @@ void mux_params_default(struct mux_params *p)
 	p->enabled = false;
 }
 
+/* The tunables' ranges are the uapi table's (vpnpt.toml takes the same). */
 bool mux_params_valid(const struct mux_params *p)
 {
-	return p->pending_timeout >= 1 && p->pending_timeout <= 600 &&
-	       p->idle_timeout >= p->pending_timeout && p->idle_timeout <= 7 * 86400 &&
-	       p->drain_timeout >= 1 && p->drain_timeout <= 3600 &&
-	       p->max_per_host >= 1 && p->max_per_peer >= 1 &&
-	       p->max_mappings >= 1 && p->max_mappings <= 1u << 20 &&
+#define MUX_IN_RANGE(attr, name, def, lo, hi)				\
+	if (p->name < (lo) || p->name > (hi))				\
+		return false;
+	VPNPT_ESP_TUNABLES(MUX_IN_RANGE)
+#undef MUX_IN_RANGE
+	return p->idle_timeout >= p->pending_timeout &&
 	       p->hold_max <= 1024 &&
 	       p->zone_count >= 1 && p->zone_count <= MUX_ZONE_COUNT_MAX &&
 	       p->zone_base >= 1 && (u32)p->zone_base + p->zone_count <= 65536;
