@@ -198,7 +198,8 @@ words=$(bash -c "source /usr/share/bash-completion/bash_completion; source $comp
   complete_line() { COMP_LINE=\$1; COMP_POINT=\${#1}; read -ra COMP_WORDS <<<\"\$1\"
     COMP_CWORD=\$((\${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _vpnpt; echo \"\${COMPREPLY[*]}\"; }
   complete_line 'vpnpt st'; complete_line 'vpnpt apply --'" 2>&1)
-[ "$words" = $'status\n--dry-run --help' ] && pass "bash completion: st -> status, apply -- -> --dry-run --help" ||
+[ "$words" = $'status\n--dry-run --keep-sessions --diff --confirm --help' ] &&
+  pass "bash completion: st -> status, apply -- -> its five options" ||
   fail "bash completion gave: $words"
 
 for page in "8 vpnpt" "5 vpnpt.toml"; do
