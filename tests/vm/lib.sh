@@ -617,8 +617,10 @@ ls_natt_sa_in() {
 # and its control): two LAN hosts, ROUTER-CMD sets up the router, the
 # server, both clients' IPsec (host 1's L2TP from port 1701 as Windows
 # does, host 2's from 1702 as macOS does), then both LACs; both ppp links
-# must carry pings. The router's own UDP timeouts are cut to
-# $L2TP_IPSEC_UDP_TIMEOUT s so that an idle mapping can expire in a test.
+# must carry pings. Then the router's own UDP timeouts are cut to
+# $L2TP_IPSEC_UDP_TIMEOUT s so that an idle mapping can expire in a test (not
+# before: a slow VM can leave a mapping idle that long while the links come
+# up), and a ping over each link gives its flows the new timeout.
 L2TP_IPSEC_UDP_TIMEOUT=10
 L2TP_IPSEC_PORT2=1702
 l2tp_ipsec_port() { if [ "$1" = 1 ]; then echo 1701; else echo $L2TP_IPSEC_PORT2; fi; }
@@ -627,8 +629,6 @@ l2tp_ipsec_two_up() {
 	lab_up 2 || fail "lab"
 	esp_ready || fail "esp4/drbg"
 	"$@" || fail "router: $*"
-	n $R sysctl -qw net.netfilter.nf_conntrack_udp_timeout=$L2TP_IPSEC_UDP_TIMEOUT \
-		net.netfilter.nf_conntrack_udp_timeout_stream=$L2TP_IPSEC_UDP_TIMEOUT || fail "router: udp timeouts"
 	l2tp_ipsec_server_up $S $WAN_S || { ls_show_logs; l2tp_show_logs; fail "L2TP/IPsec server"; }
 	for i in 1 2; do
 		l2tp_ipsec_client_up "$(host $i)" "$(host_ip $i)" $WAN_S "$(l2tp_ipsec_port $i)" || { ls_show_logs; fail "host $i: pluto"; }
@@ -653,6 +653,12 @@ l2tp_ipsec_two_up() {
 		got=$(l2tp_ping $i 10)
 		log "host $i: $got/10 replies from the LNS over L2TP/IPsec"
 		[ "${got:-0}" -ge 8 ] || { l2tp_show_logs; fail "host $i: $got/10 over L2TP/IPsec"; }
+	done
+	n $R sysctl -qw net.netfilter.nf_conntrack_udp_timeout=$L2TP_IPSEC_UDP_TIMEOUT \
+		net.netfilter.nf_conntrack_udp_timeout_stream=$L2TP_IPSEC_UDP_TIMEOUT || fail "router: udp timeouts"
+	for i in 1 2; do
+		got=$(l2tp_ping $i 2)
+		[ "${got:-0}" -ge 1 ] || { l2tp_show_logs; fail "host $i: no reply over L2TP/IPsec after the UDP timeouts were cut"; }
 	done
 	got=$(l2tp_clear_drops $S)
 	[ "${got:-0}" -eq 0 ] || log "server dropped $got L2TP packets that came without IPsec"
