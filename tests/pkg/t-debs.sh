@@ -2,10 +2,12 @@
 # tests/pkg/t-debs.sh: install the vpnpt .debs on this machine, check what a
 # user gets, then purge them and check that nothing is left.
 #
-#   tests/pkg/t-debs.sh [DEBDIR]
+#   tests/pkg/t-debs.sh [DEBDIR | --build-into DIR]
 #
 # Without DEBDIR the .debs are built first (packaging/build-debs, tracked
-# files of this checkout) into a scratch directory under /var/tmp. Needs root
+# files of this checkout) into a scratch directory under /var/tmp, or with
+# --build-into into DIR, keeping what an earlier build of the same sources
+# left there (build-debs --reuse; ctest shares <build>/debs with vm-systemd). Needs root
 # and the packaging tool chain (scripts/setup --pkg); SKIPs (exit 4) without.
 #
 #   host (root netns)                   netns pk-t<pid>
@@ -66,12 +68,19 @@ for p in vpnpt vpnpt-dkms; do
 done
 
 # --- the .debs ----------------------------------------------------------------
-if [ $# -ge 1 ]; then
+build=()
+if [ "${1:-}" = --build-into ]; then
+  debdir=${2:?--build-into needs a directory}
+  build=(--reuse "$debdir")
+elif [ $# -ge 1 ]; then
   debdir=$1
 else
   scratch=$(mktemp -d /var/tmp/vpnpt-pkg.XXXXXX)
   debdir=$scratch
-  if run "$root/packaging/build-debs" "$debdir"; then
+  build=("$debdir")
+fi
+if [ ${#build[@]} -gt 0 ]; then
+  if run "$root/packaging/build-debs" "${build[@]}"; then
     pass "build-debs built the packages, lintian reports no error"
   else
     fail "build-debs"; finish

@@ -98,9 +98,17 @@ for t in "${tests[@]}"; do
 	echo "VPNPT_VM_TEST_START $name (deadline ${tmo}s)"
 	dmesg -C
 	t0=$(date +%s)
+	read -r _ u0 n0 s0 i0 w0 q0 sq0 _ < /proc/stat
 	timeout -k 5 "$tmo" bash "$t" 2>&1 | sed -u "s/^/[$name] /"
 	rc=${PIPESTATUS[0]}
 	dt=$(( $(date +%s) - t0 ))
+	# How busy the vCPUs were (user, nice, system, irq, softirq of all
+	# time): a test that mostly waits on protocol timers leaves the host's
+	# cores idle.
+	read -r _ u1 n1 s1 i1 w1 q1 sq1 _ < /proc/stat
+	busy=$(( u1 + n1 + s1 + q1 + sq1 - u0 - n0 - s0 - q0 - sq0 ))
+	all=$(( busy + i1 + w1 - i0 - w0 ))
+	cpu=$(( all > 0 ? 100 * busy / all : 0 ))
 	left=
 	[ "$rc" = 0 ] && left=$(leftovers)
 	if [ "$rc" = 0 ] && [ -z "$left" ]; then
@@ -118,7 +126,7 @@ for t in "${tests[@]}"; do
 		echo "[$name] --- last kernel messages ---"
 		dmesg | tail -n 25 | sed "s/^/[$name] dmesg: /"
 	fi
-	echo "VPNPT_VM_RESULT $res $name ${dt}s"
+	echo "VPNPT_VM_RESULT $res $name ${dt}s cpu ${cpu}%"
 	t0=$(date +%s)
 	reset_state
 	dt=$(( $(date +%s) - t0 ))
