@@ -23,6 +23,7 @@
 #include "nft.h"
 #include "ruleset.h"
 #include "state.h"
+#include "table_digest.h"
 
 namespace vpnpt {
 
@@ -93,6 +94,9 @@ json snapshot(const Options& opt) {
   else
     throw Error(ErrorKind::Kernel, "apply --confirm", "cannot list table " + table_ref() + ": " + err);
   s["esp"] = espmux::family_present() ? params_json(espmux::get_params()) : json();
+  // The table's drift digest as it is now: whether the record describes it.
+  auto td = table_digest();
+  s["table_digest"] = td ? td->digest : "";
   auto rec = load_applied(opt.run_dir);
   s["applied"] = rec ? applied_to_json(*rec) : json();
   return s;
@@ -114,7 +118,18 @@ void restore(const Options& opt, const json& snap) {
       esp_release();  // the module was not loaded before: it stops multiplexing here
   }
   if (snap.at("applied").is_object()) {
-    if (auto rec = applied_from_json(snap["applied"])) save_applied(opt.run_dir, *rec);
+    if (auto rec = applied_from_json(snap["applied"])) {
+      // The table is back, but loaded from its listing: the kernel holds it
+      // as libnftables parsed that text, which need not be the very objects
+      // apply loaded (table_digest.h). If the record described the table
+      // when the snapshot was taken, it describes the restored one: its
+      // digest is read again. A table that had drifted stays drifted.
+      if (!rec->listing_digest.empty() && snap.value("table_digest", "") == rec->listing_digest) {
+        if (auto td = table_digest()) rec->listing_digest = td->digest;
+      }
+      rec->generation.reset();  // the restore was a commit of its own
+      save_applied(opt.run_dir, *rec);
+    }
   } else {
     forget_applied(opt.run_dir);
   }

@@ -12,7 +12,7 @@
 //   transaction-<netns>.nft  the last transaction the kernel refused, kept to
 //                    be read (never loaded: apply loads from a private memfd)
 //   applied-<netns>  the digests of the last apply: of the rendered text and
-//                    of the kernel's listing right after it
+//                    of the table as the kernel held it right after it
 //   pending-<netns>  while an apply --confirm waits for vpnpt confirm: the
 //                    table and module parameters to restore, and the deadline
 #pragma once
@@ -49,7 +49,9 @@ class Lock {
 struct AppliedRecord {
   std::string config_path;
   std::string digest;          // of the rendered ruleset
-  std::string listing_digest;  // of the kernel's listing after apply
+  // Of the table as the kernel holds it right after apply (table_digest.h;
+  // an older apply recorded the digest of its text listing).
+  std::string listing_digest;
   std::string esp_mode;        // effective ESP mode: mux, single, off
   std::string esp_note;        // why, when it differs from the config
   // The ruleset generation right after apply's commit, when nothing else

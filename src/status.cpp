@@ -17,6 +17,7 @@
 #include "nft.h"
 #include "ruleset.h"
 #include "state.h"
+#include "table_digest.h"
 #include "version.h"
 
 namespace vpnpt {
@@ -151,12 +152,19 @@ uint64_t now_realtime_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
 }
 
+// The digest of the table's text listing: how an apply before the netlink
+// digest (table_digest.h) recorded the table, until the next apply.
+std::string listed_digest() {
+  Nft nft;
+  auto listing = nft.list_table();
+  return listing ? text_digest(canonical_listing(*listing)) : std::string();
+}
+
 TableStatus table_status(const Config* cfg, const std::optional<AppliedRecord>& rec, const std::string& rules_dir,
                          std::string* config_error) {
   TableStatus t;
-  Nft nft;
-  const auto generation = ruleset_generation();  // before the listing: a later commit shows as a change
-  auto live = nft.list_table();
+  const auto generation = ruleset_generation();  // before the dump: a later commit shows as a change
+  const auto live = table_digest();
   t.present = live.has_value();
   if (rec) t.applied_from = rec->config_path;
   if (!live) {
@@ -164,12 +172,12 @@ TableStatus table_status(const Config* cfg, const std::optional<AppliedRecord>& 
     t.applied_from.reset();
     return t;
   }
-  t.digest = digest_from_comment(listing_comment(*live));
+  t.digest = digest_from_comment(live->comment);
   if (!rec || rec->digest != t.digest) {
     t.drift = Drift::Unknown;  // loaded by another run we have no record of
   } else if (rec->generation && rec->generation == generation) {
     // No nftables commit at all since apply's: the table is as applied.
-  } else if (rec->listing_digest != text_digest(canonical_listing(*live))) {
+  } else if (rec->listing_digest != (is_netlink_digest(rec->listing_digest) ? live->digest : listed_digest())) {
     t.drift = Drift::Modified;  // someone changed the table after apply
   }
   if (cfg && t.drift != Drift::Modified) {

@@ -395,6 +395,53 @@ TEST_F(Netns, DriftAfterReapplyAndForeignCommits) {
   EXPECT_EQ(drift(), "none");
 }
 
+// apply reads the table back through raw netlink dumps (table_digest.h) for
+// its drift digest, not as a text listing. The digest must still see every
+// change to the table's definition (a set element, a map element, a chain's
+// policy, a rule), also after a commit to another table, and nothing that
+// the packet path changes (a dynamic set's elements) nor a change undone.
+TEST_F(Netns, DriftFromTheNetlinkDigest) {
+  auto drift = [&] {
+    Result r = cli("-c " + kDefaultConfig + " status --json");
+    EXPECT_EQ(r.status, 0) << r.out;
+    return json::parse(r.out)["table"]["drift"].get<std::string>();
+  };
+  std::ifstream in(kDefaultConfig);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  kDefaultConfig = write("fwd.toml", ss.str() + "\n[[forward]]\nservice = \"wireguard\"\nto = \"192.168.1.10\"\n");
+  auto apply = [&] { ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0); };
+  apply();
+  struct stat ns{};
+  ASSERT_EQ(stat("/proc/self/ns/net", &ns), 0);
+  std::ifstream rec_in(dir_ / "run" / ("applied-" + std::to_string(ns.st_ino)));
+  json rec = json::parse(rec_in);
+  EXPECT_EQ(rec["listing_digest"].get<std::string>().rfind("nl1:", 0), 0u) << rec.dump();
+  EXPECT_EQ(drift(), "none");
+
+  nft("add table ip other\n");
+  EXPECT_EQ(drift(), "none");
+  nft("add element inet vpnpt l2tp_sessions { 203.0.113.9 . 40000 : 192.168.1.2 . 1701 }\n");
+  EXPECT_EQ(drift(), "none") << "a dynamic set's elements are the packet path's";
+  nft("add element inet vpnpt lan_nets { 10.99.0.0/16 }\n");
+  nft("delete element inet vpnpt lan_nets { 10.99.0.0/16 }\n");
+  EXPECT_EQ(drift(), "none") << "a change undone";
+
+  nft("add element inet vpnpt lan_nets { 10.99.0.0/16 }\n");
+  EXPECT_EQ(drift(), "modified");
+  apply();
+  nft("delete element inet vpnpt fwd_ports { udp . 51820 }\n");
+  EXPECT_EQ(drift(), "modified");
+  apply();
+  nft("chain inet vpnpt pre_filter { policy drop; }\n");
+  EXPECT_EQ(drift(), "modified");
+  apply();
+  nft("add rule inet vpnpt lan_in udp dport 9 drop\n");
+  EXPECT_EQ(drift(), "modified");
+  apply();
+  EXPECT_EQ(drift(), "none");
+}
+
 // status reads conntrack in two kernel-filtered dumps (DNAT; SNAT without
 // DNAT): entries that cross no NAT never reach user space, and each NATed
 // one comes once.
