@@ -137,83 +137,6 @@ CtEntry read_entry(const uint8_t* attrs, size_t len) {
   return e;
 }
 
-struct Fd {
-  int fd;
-  ~Fd() { close(fd); }
-};
-
-// One dump of IPv4 entries whose status matches (status & mask) == value;
-// mask 0 asks for every entry (and sends no filter).
-size_t dump_by_status(int fd, uint32_t value, uint32_t mask, uint32_t seq,
-                      const std::function<void(const CtEntry&)>& each) {
-  size_t received = 0;
-  struct {
-    nlmsghdr nh;
-    nfgenmsg nf;
-    nlattr status_hdr;
-    uint32_t status;
-    nlattr mask_hdr;
-    uint32_t mask;
-  } req{};
-  req.nh.nlmsg_len = mask ? sizeof req : NLMSG_LENGTH(sizeof(nfgenmsg));
-  req.nh.nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = seq;
-  req.nf.nfgen_family = AF_INET;  // the kernel skips other families
-  req.nf.version = NFNETLINK_V0;
-  req.status_hdr = {uint16_t(NLA_HDRLEN + 4), CTA_STATUS};
-  req.status = htonl(value);
-  req.mask_hdr = {uint16_t(NLA_HDRLEN + 4), CTA_STATUS_MASK};
-  req.mask = htonl(mask);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
-    throw Error(ErrorKind::Kernel, "conntrack", std::string("dump request failed: ") + std::strerror(errno));
-  static thread_local std::vector<uint8_t> buf(1 << 17);
-  for (;;) {
-    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(errno));
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, size_t(n)); nh = NLMSG_NEXT(nh, n)) {
-      if (nh->nlmsg_seq != seq) continue;
-      if (nh->nlmsg_type == NLMSG_DONE) return received;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        int err = 0;
-        if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)))
-          err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
-        if (err == 0) continue;
-        throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(err));
-      }
-      if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) continue;
-      auto* nf = static_cast<const nfgenmsg*>(NLMSG_DATA(nh));
-      if (nf->nfgen_family != AF_INET) continue;
-      size_t off = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(nfgenmsg)));
-      ++received;
-      CtEntry e = read_entry(reinterpret_cast<const uint8_t*>(nh) + off, nh->nlmsg_len - off);
-      if ((e.status & mask) == value) each(e);  // the kernel may not know the filter
-    }
-  }
-}
-
-CtTuple exp_tuple(const nfnl_exp* exp, int which) {
-  CtTuple t;
-  t.proto = nfnl_exp_get_l4protonum(exp, which);
-  t.src = v4(nfnl_exp_get_src(exp, which));
-  t.dst = v4(nfnl_exp_get_dst(exp, which));
-  t.sport = nfnl_exp_get_src_port(exp, which);
-  t.dport = nfnl_exp_get_dst_port(exp, which);
-  return t;
-}
-
-int open_ctnetlink() {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("cannot open netlink: ") + std::strerror(errno));
-  // Large tables come in many messages; a bigger buffer avoids ENOBUFS.
-  int size = 1 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  return fd;
-}
-
 // Append one attribute to a request being built in `buf`.
 void put_attr(std::vector<uint8_t>& buf, uint16_t type, const void* data, size_t len) {
   nlattr a{uint16_t(NLA_HDRLEN + len), type};
@@ -251,6 +174,98 @@ void put_tuple(std::vector<uint8_t>& buf, uint16_t type, const CtTuple& t) {
   });
 }
 
+struct Fd {
+  int fd;
+  ~Fd() { close(fd); }
+};
+
+// Read the answers to a dump request `req` (sent with sequence `seq`) and
+// hand each IPv4 entry that `keep` accepts to `each`. Returns how many
+// entries the kernel sent.
+size_t run_dump(int fd, std::vector<uint8_t>& req, uint32_t seq, const std::function<bool(const CtEntry&)>& keep,
+                const std::function<void(const CtEntry&)>& each) {
+  auto* rh = reinterpret_cast<nlmsghdr*>(req.data());
+  rh->nlmsg_len = uint32_t(req.size());
+  rh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+  rh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  rh->nlmsg_seq = seq;
+  auto* rf = static_cast<nfgenmsg*>(NLMSG_DATA(rh));
+  rf->nfgen_family = AF_INET;  // the kernel skips other families
+  rf->version = NFNETLINK_V0;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, req.data(), req.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    throw Error(ErrorKind::Kernel, "conntrack", std::string("dump request failed: ") + std::strerror(errno));
+  size_t received = 0;
+  static thread_local std::vector<uint8_t> buf(1 << 17);
+  for (;;) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(errno));
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, size_t(n)); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_seq != seq) continue;
+      if (nh->nlmsg_type == NLMSG_DONE) return received;
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        int err = 0;
+        if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)))
+          err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
+        if (err == 0) continue;
+        throw Error(ErrorKind::Kernel, "conntrack", std::string("dump failed: ") + std::strerror(err));
+      }
+      if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg))) continue;
+      auto* nf = static_cast<const nfgenmsg*>(NLMSG_DATA(nh));
+      if (nf->nfgen_family != AF_INET) continue;
+      size_t off = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(nfgenmsg)));
+      ++received;
+      CtEntry e = read_entry(reinterpret_cast<const uint8_t*>(nh) + off, nh->nlmsg_len - off);
+      if (keep(e)) each(e);
+    }
+  }
+}
+
+std::vector<uint8_t> new_request() { return std::vector<uint8_t>(NLMSG_LENGTH(sizeof(nfgenmsg)), 0); }
+
+void put_status(std::vector<uint8_t>& req, uint32_t value, uint32_t mask) {
+  if (!mask) return;
+  uint32_t v = htonl(value), m = htonl(mask);
+  put_attr(req, CTA_STATUS, &v, 4);
+  put_attr(req, CTA_STATUS_MASK, &m, 4);
+}
+
+// One dump of IPv4 entries whose status matches (status & mask) == value;
+// mask 0 asks for every entry (and sends no filter).
+size_t dump_by_status(int fd, uint32_t value, uint32_t mask, uint32_t seq,
+                      const std::function<void(const CtEntry&)>& each) {
+  auto req = new_request();
+  put_status(req, value, mask);
+  // The kernel may not know the filter: the same test here.
+  return run_dump(fd, req, seq, [&](const CtEntry& e) { return (e.status & mask) == value; }, each);
+}
+
+// The kernel's filter flags for CTA_FILTER_ORIG_FLAGS (not in the uapi
+// headers: net/netfilter/nf_internals.h).
+constexpr uint32_t kFilterIpSrc = 1u << 0, kFilterIpDst = 1u << 1, kFilterProtoNum = 1u << 3,
+                   kFilterProtoDstPort = 1u << 5;
+
+CtTuple exp_tuple(const nfnl_exp* exp, int which) {
+  CtTuple t;
+  t.proto = nfnl_exp_get_l4protonum(exp, which);
+  t.src = v4(nfnl_exp_get_src(exp, which));
+  t.dst = v4(nfnl_exp_get_dst(exp, which));
+  t.sport = nfnl_exp_get_src_port(exp, which);
+  t.dport = nfnl_exp_get_dst_port(exp, which);
+  return t;
+}
+
+int open_ctnetlink() {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("cannot open netlink: ") + std::strerror(errno));
+  // Large tables come in many messages; a bigger buffer avoids ENOBUFS.
+  int size = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  return fd;
+}
+
 }  // namespace
 
 size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each) {
@@ -262,6 +277,37 @@ size_t dump_nat_conntrack(const std::function<void(const CtEntry&)>& each) {
 size_t dump_conntrack(const std::function<void(const CtEntry&)>& each) {
   Fd s{open_ctnetlink()};
   return dump_by_status(s.fd, 0, 0, 1, each);
+}
+
+bool CtFilter::matches(const CtEntry& e) const {
+  return e.orig.proto == proto && (!src || e.orig.src == *src) && (!dst || e.orig.dst == *dst) &&
+         (!dport || e.orig.dport == *dport) && (e.status & status_mask) == status;
+}
+
+size_t dump_conntrack(const CtFilter& f, const std::function<void(const CtEntry&)>& each, bool* ignored) {
+  Fd s{open_ctnetlink()};
+  auto req = new_request();
+  put_status(req, f.status, f.status_mask);
+  uint32_t flags = kFilterProtoNum | (f.src ? kFilterIpSrc : 0) | (f.dst ? kFilterIpDst : 0) |
+                   (f.dport ? kFilterProtoDstPort : 0);
+  put_nest(req, CTA_FILTER, [&] {
+    put_attr(req, CTA_FILTER_ORIG_FLAGS, &flags, 4);  // host byte order (nla_get_u32)
+  });
+  CtTuple t;
+  t.proto = f.proto;
+  t.src = f.src.value_or(0);
+  t.dst = f.dst.value_or(0);
+  t.dport = f.dport.value_or(0);
+  put_tuple(req, CTA_TUPLE_ORIG, t);
+  CtFilter tuple_only = f;
+  tuple_only.status = tuple_only.status_mask = 0;
+  return run_dump(
+      s.fd, req, 1,
+      [&](const CtEntry& e) {
+        if (!tuple_only.matches(e) && ignored) *ignored = true;
+        return f.matches(e);
+      },
+      each);
 }
 
 bool delete_conntrack(const CtEntry& e) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,24 @@ std::vector<CtExpectation> dump_expectations();
 
 // Every IPv4 entry of this network namespace, once (no kernel filter).
 size_t dump_conntrack(const std::function<void(const CtEntry&)>& each);
+
+// What a filtered dump asks the kernel for: IPv4 entries whose original
+// tuple has protocol `proto` and, where set, these addresses and destination
+// port (CTA_FILTER, Linux 5.9+), and whose status has (status & mask) ==
+// value (CTA_STATUS_MASK, Linux 5.19+). The kernel walks its table either
+// way, but copies only the matches to user space.
+struct CtFilter {
+  uint8_t proto = 0;
+  std::optional<uint32_t> src, dst;
+  std::optional<uint16_t> dport;
+  uint32_t status = 0, status_mask = 0;
+  bool matches(const CtEntry& e) const;
+};
+
+// The entries that match `f`, each once. Returns how many the kernel sent;
+// *ignored is set when one of them does not match the tuple filter (a kernel
+// older than 5.9 ignores CTA_FILTER and sends every entry).
+size_t dump_conntrack(const CtFilter& f, const std::function<void(const CtEntry&)>& each, bool* ignored);
 
 // Delete the entry `e` names: its original tuple, zone and id (so that a
 // newer entry with the same tuple is left alone). False when it is gone

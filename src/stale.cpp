@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstdio>
+#include <tuple>
 #include <utility>
 
 namespace vpnpt {
@@ -147,9 +149,38 @@ std::vector<StaleEntry> find_stale(const StaleScope& s, const std::vector<CtEntr
   return out;
 }
 
-StaleResult clear_stale(const StaleScope& scope) {
-  // Keep only what a rule above could pick: conntrack may hold a million
-  // entries, a handful of which are VPN flows.
+namespace {
+
+// Only what a rule of find_stale could pick, from the kernel-filtered dumps
+// that hold it: conntrack may hold a million entries, a handful of which
+// are VPN flows, and each dump copies only its matches to user space.
+//
+//   TCP to port 1723 (pptp)          UDP to 500 and 4500 (ike)
+//   UDP to 1701 (l2tp)               per WAN address and forwarded protocol:
+//                                    the entries to it that cross no NAT
+//   GRE (only when a PPTP control connection without helper is there)
+//   UDP from an L2TP server to the router (only for the server of an L2TP
+//   mapping that is there: each (server, router address) pair)
+//
+// Each dump walks every bucket of the kernel's conntrack hash (262,144 on
+// the test machine: about 2.5 ms of CPU with no entry at all), then costs
+// about 0.9 us per entry it sends and 0.2 us per entry it filters out. So
+// k filtered dumps beat one dump of everything only for a large table and
+// a small k; otherwise one dump of everything is read, as it is when a
+// kernel ignores CTA_FILTER (before 5.9) and answers each dump with every
+// entry.
+bool filtered_dumps_pay(size_t k) {
+  if (k <= 1) return true;
+  long n = -1;
+  if (FILE* f = std::fopen("/proc/sys/net/netfilter/nf_conntrack_count", "r")) {
+    if (std::fscanf(f, "%ld", &n) != 1) n = -1;
+    std::fclose(f);
+  }
+  // k * (W + 0.2 n) < W + 0.9 n, with W = 2,500 us
+  return n >= 0 && double(n) * (0.9 - 0.2 * double(k)) > 2500.0 * double(k - 1);
+}
+
+std::vector<CtEntry> read_all_candidates(const StaleScope& scope) {
   std::vector<CtEntry> all;
   dump_conntrack([&](const CtEntry& e) {
     const auto& o = e.orig;
@@ -159,8 +190,58 @@ StaleResult clear_stale(const StaleScope& scope) {
                                             o.dport == kL2tpPort || scope.local.count(o.dst)));
     if (keep) all.push_back(e);
   });
+  return all;
+}
+
+std::vector<CtEntry> read_candidates(const StaleScope& scope) {
+  std::set<uint8_t> fwd_protos;
+  for (const auto& p : scope.forwards) fwd_protos.insert(p.proto);
+  const bool pptp = scope.pptp_lan || scope.pptp_forward;
+  const size_t k = (pptp ? 1 : 0) + (scope.ike ? 2 : 0) + (scope.l2tp ? 1 : 0) + scope.wan.size() * fwd_protos.size();
+  if (!filtered_dumps_pay(k)) return read_all_candidates(scope);
+  std::vector<CtEntry> all;
+  std::set<std::tuple<uint32_t, uint8_t, uint32_t, uint32_t, uint16_t, uint16_t>> seen;
+  bool ignored = false;
+  auto keep = [&](const CtEntry& e) {
+    const auto& o = e.orig;
+    if (seen.insert({e.id, o.proto, o.src, o.dst, o.sport, o.dport}).second) all.push_back(e);
+  };
+  auto dump = [&](const CtFilter& f) {
+    if (!ignored) dump_conntrack(f, keep, &ignored);
+  };
+  if (pptp) dump({.proto = IPPROTO_TCP, .dport = kPptpPort});
+  if (scope.ike) {
+    dump({.proto = IPPROTO_UDP, .dport = kIkePort});
+    dump({.proto = IPPROTO_UDP, .dport = kNattPort});
+  }
+  if (scope.l2tp) dump({.proto = IPPROTO_UDP, .dport = kL2tpPort});
+  for (uint32_t addr : scope.wan)
+    for (uint8_t proto : fwd_protos)
+      dump({.proto = proto, .dst = addr, .status = 0, .status_mask = IPS_SRC_NAT | IPS_DST_NAT});
+  bool control_without_helper = false;
+  std::set<std::pair<uint32_t, uint32_t>> l2tp_servers;  // (server, router address)
+  for (const auto& e : all) {
+    if (e.orig.proto == IPPROTO_TCP && e.orig.dport == kPptpPort && e.helper.empty()) control_without_helper = true;
+    if (scope.l2tp && e.orig.proto == IPPROTO_UDP && e.orig.dport == kL2tpPort && e.src_nat() &&
+        scope.local.count(e.reply.dst))
+      l2tp_servers.insert({e.reply.src, e.reply.dst});
+  }
+  if (pptp && control_without_helper) dump({.proto = IPPROTO_GRE});
+  if (l2tp_servers.size() > 64) {  // many: one dump of UDP to the router that crosses no NAT
+    for (uint32_t addr : scope.local)
+      dump({.proto = IPPROTO_UDP, .dst = addr, .status = 0, .status_mask = IPS_SRC_NAT | IPS_DST_NAT});
+  } else {
+    for (const auto& [server, router] : l2tp_servers)
+      dump({.proto = IPPROTO_UDP, .src = server, .dst = router, .status = 0, .status_mask = IPS_SRC_NAT | IPS_DST_NAT});
+  }
+  return ignored ? read_all_candidates(scope) : all;
+}
+
+}  // namespace
+
+StaleResult clear_stale(const StaleScope& scope) {
   StaleResult r;
-  for (auto& s : find_stale(scope, all))
+  for (auto& s : find_stale(scope, read_candidates(scope)))
     if (delete_conntrack(s.entry)) {
       ++r.by_kind[s.kind];
       r.cleared.push_back(std::move(s));

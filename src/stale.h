@@ -63,7 +63,8 @@ struct StaleResult {
   std::map<StaleKind, size_t> by_kind;
 };
 
-// Dump conntrack, delete the stale entries, say which.
+// Read the entries a rule above could pick (kernel-filtered dumps, see
+// stale.cpp), delete the stale ones, say which.
 StaleResult clear_stale(const StaleScope& scope);
 
 // "192.168.1.2:40000 -> 203.0.113.2:1723 tcp" for messages.

@@ -27,6 +27,9 @@
 #include <thread>
 #include <atomic>
 
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <netinet/in.h>
+
 #include <nlohmann/json.hpp>
 
 #include "conntrack.h"
@@ -440,6 +443,47 @@ TEST_F(Netns, DriftFromTheNetlinkDigest) {
   EXPECT_EQ(drift(), "modified");
   apply();
   EXPECT_EQ(drift(), "none");
+}
+
+// apply's stale-session check reads only the entries a rule could pick, in
+// kernel-filtered dumps (CTA_FILTER): the others never reach user space.
+TEST_F(Netns, StaleCheckDumpsAreFilteredInTheKernel) {
+  ASSERT_EQ(run("ip addr add 203.0.113.1/24 dev eth0").status, 0);
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);  // loads nf_nat
+  const std::string add = "conntrack -I -p udp -s 192.168.1.2 -d 203.0.113.2 -t 100 ";
+  ASSERT_EQ(run(add + "--sport 1 --dport 4500 --src-nat 203.0.113.1").status, 0);
+  for (int port = 10; port < 60; ++port)  // not for any rule
+    ASSERT_EQ(run(add + "--sport " + std::to_string(port) + " --dport 9").status, 0);
+  ASSERT_EQ(run("conntrack -I -p udp -s 198.51.100.7 -d 203.0.113.1 -t 100 --sport 5 --dport 51820").status, 0);
+
+  std::vector<vpnpt::CtEntry> seen;
+  bool ignored = false;
+  auto each = [&](const vpnpt::CtEntry& e) { seen.push_back(e); };
+  size_t received = vpnpt::dump_conntrack({.proto = IPPROTO_UDP, .dport = 4500}, each, &ignored);
+  EXPECT_FALSE(ignored);
+  EXPECT_EQ(received, 1u) << "the kernel sent entries to other ports (no CTA_FILTER?)";
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].orig.sport, 1);
+  seen.clear();
+  received = vpnpt::dump_conntrack(
+      {.proto = IPPROTO_UDP, .dst = 0xcb007101u, .status = 0, .status_mask = IPS_SRC_NAT | IPS_DST_NAT}, each, &ignored);
+  EXPECT_FALSE(ignored);
+  EXPECT_EQ(received, 1u);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].orig.dport, 51820);
+
+  // The UDP flow to the router's port 51820 is stale once that port is
+  // forwarded; apply clears it and leaves the rest.
+  std::ifstream in(kDefaultConfig);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string fwd = write("fwd.toml", ss.str() + "\n[[forward]]\nservice = \"wireguard\"\nto = \"192.168.1.10\"\n");
+  Result r = cli("-c " + fwd + " apply");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("stale sessions: 1 cleared (1 forward)"), std::string::npos) << r.out;
+  size_t udp_left = 0;  // (the kernel's own IGMP is not ours)
+  vpnpt::dump_conntrack([&](const vpnpt::CtEntry& e) { udp_left += e.orig.proto == IPPROTO_UDP; });
+  EXPECT_EQ(udp_left, 51u);
 }
 
 // status reads conntrack in two kernel-filtered dumps (DNAT; SNAT without
