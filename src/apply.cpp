@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <ostream>
+#include <sstream>
 
 #include "confirm.h"
 #include "diff.h"
@@ -119,8 +120,9 @@ uint64_t realtime_ns() {
 
 // After the commit: delete the conntrack entries of VPN flows that began
 // before the rules (stale.h), and say how many. The table is in place by
-// now, so a failure here is a warning, not an error of apply.
-void clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_since_ns, std::ostream& out) {
+// now, so a failure here is a warning, not an error of apply. Returns
+// whether the check was made.
+bool clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_since_ns, std::ostream& out) {
   try {
     StaleResult r = clear_stale(stale_scope(cfg, ike_since_ns));
     std::string kinds;
@@ -131,8 +133,10 @@ void clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_si
     if (opt.verbose)
       for (const auto& s : r.cleared)
         out << "cleared: " << stale_kind_name(s.kind) << " " << describe_entry(s.entry) << " (" << s.why << ")\n";
+    return true;
   } catch (const Error& e) {
     out << "warning: stale sessions not cleared: " << e.what() << "\n";
+    return false;
   }
 }
 
@@ -209,6 +213,22 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
     // Reusable later only if nothing else committed before the listing.
     if (alone && ruleset_generation() == gen_after) rec.generation = gen_after;
   }
+  // Stale sessions: flows that began while these rules were not in place.
+  // When the same rules have been loaded without a break since an apply
+  // that cleared them (no commit at all since its own), there can be none,
+  // and the conntrack table is not read.
+  std::ostringstream stale_out;
+  const bool unbroken = previous && previous->generation && gen_before == previous->generation &&
+                        previous->digest == rs.digest && previous->sessions_checked;
+  if (how.keep_sessions) {
+    stale_out << "stale sessions: kept (--keep-sessions)\n";
+  } else if (unbroken) {
+    stale_out << "stale sessions: 0 cleared\n";
+    if (opt.verbose) stale_out << "stale sessions: not looked for: the same rules were loaded without a break since the last apply cleared them\n";
+    rec.sessions_checked = true;
+  } else {
+    rec.sessions_checked = clear_stale_sessions(opt, cfg, rec.ike_since_ns, stale_out);
+  }
   save_applied(opt.run_dir, rec);
   out << "applied table " << table_ref() << " from " << cfg.path << " (" << describe(cfg, esp) << ")\n";
   if (!esp.note.empty()) out << "note: " << esp.note << "\n";
@@ -216,10 +236,7 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
     out << "confirm within " << how.confirm << " s with \"vpnpt confirm\", or the table and the vpnpt_esp module "
         << (armed->fresh ? "are restored as they were" : "are restored as before the first apply --confirm") << " ("
         << armed->by << ")\n";
-  if (how.keep_sessions)
-    out << "stale sessions: kept (--keep-sessions)\n";
-  else
-    clear_stale_sessions(opt, cfg, rec.ike_since_ns, out);
+  out << stale_out.str();
 }
 
 void run_remove(const Options& opt, std::ostream& out) {

@@ -139,6 +139,7 @@ nlohmann::json applied_to_json(const AppliedRecord& rec) {
                       {"esp_note", rec.esp_note}, {"lister", rec.lister}};
   if (rec.generation) j["generation"] = *rec.generation;
   if (rec.ike_since_ns) j["ike_since_ns"] = rec.ike_since_ns;
+  if (rec.sessions_checked) j["sessions_checked"] = true;
   return j;
 }
 
@@ -151,6 +152,7 @@ std::optional<AppliedRecord> applied_from_json(const nlohmann::json& j) {
       rec.generation = j["generation"].get<uint32_t>();
     if (j.contains("ike_since_ns") && j["ike_since_ns"].is_number_unsigned())
       rec.ike_since_ns = j["ike_since_ns"].get<uint64_t>();
+    rec.sessions_checked = j.value("sessions_checked", false);
     return rec;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a damaged record is as good as none: drift is "unknown"

@@ -61,6 +61,9 @@ struct AppliedRecord {
   // CLOCK_REALTIME ns since which the ike timeout policy has been loaded
   // (0: not loaded): IKE entries that began earlier are stale (stale.h).
   uint64_t ike_since_ns = 0;
+  // This apply cleared the stale sessions (stale.h): not --keep-sessions,
+  // and the check did not fail.
+  bool sessions_checked = false;
 };
 
 void save_applied(const std::string& run_dir, const AppliedRecord& rec);

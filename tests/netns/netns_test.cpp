@@ -486,6 +486,35 @@ TEST_F(Netns, StaleCheckDumpsAreFilteredInTheKernel) {
   EXPECT_EQ(udp_left, 51u);
 }
 
+// A re-apply of the same rules with no commit since the last apply (which
+// cleared the stale sessions) does not read conntrack: no flow can have
+// begun without these rules. Any commit in between, or --keep-sessions the
+// last time, and it looks again. (The entry here is planted with conntrack
+// -I, so it looks stale although it began under the rules.)
+TEST_F(Netns, StaleCheckSkippedOnlyWhileTheRulesStood) {
+  ASSERT_EQ(run("ip addr add 203.0.113.1/24 dev eth0").status, 0);
+  std::ifstream in(kDefaultConfig);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string fwd = write("fwd.toml", ss.str() + "\n[[forward]]\nservice = \"wireguard\"\nto = \"192.168.1.10\"\n");
+  ASSERT_EQ(cli("-c " + fwd + " apply").status, 0);
+  const std::string plant = "conntrack -I -p udp -s 198.51.100.7 -d 203.0.113.1 -t 100 --sport 5 --dport 51820";
+  ASSERT_EQ(run(plant).status, 0);
+  Result r = cli("-c " + fwd + " -v apply");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("stale sessions: 0 cleared\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not looked for"), std::string::npos) << r.out;
+  nft("add table ip other\n");  // the rules may have been away meanwhile
+  r = cli("-c " + fwd + " apply");
+  EXPECT_NE(r.out.find("stale sessions: 1 cleared (1 forward)"), std::string::npos) << r.out;
+
+  ASSERT_EQ(run(plant).status, 0);
+  r = cli("-c " + fwd + " apply --keep-sessions");
+  EXPECT_NE(r.out.find("stale sessions: kept"), std::string::npos) << r.out;
+  r = cli("-c " + fwd + " apply");  // the last apply did not look
+  EXPECT_NE(r.out.find("stale sessions: 1 cleared (1 forward)"), std::string::npos) << r.out;
+}
+
 // status reads conntrack in two kernel-filtered dumps (DNAT; SNAT without
 // DNAT): entries that cross no NAT never reach user space, and each NATed
 // one comes once.
