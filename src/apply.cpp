@@ -25,6 +25,7 @@
 #include "state.h"
 #include "table_digest.h"
 
+#include <linux/netfilter/nf_tables.h>
 #include <time.h>
 
 namespace vpnpt {
@@ -178,7 +179,7 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   if (how.confirm) armed = confirm_arm(opt, how.confirm);
   // Was the ike timeout policy loaded already (by the apply on record)? Then
   // IKE flows since that apply have it; otherwise since this commit.
-  const bool ike_loaded = nft.try_run(std::string("list ct timeout ") + table_ref() + " ike\n", nullptr, nullptr);
+  const bool ike_loaded = table_has_object("ike", NFT_OBJECT_CT_TIMEOUT);
   const auto gen_before = ruleset_generation();
   try {
     esp_configure(cfg, esp);

@@ -315,6 +315,24 @@ std::optional<TableDigest> read_once(Dumper& d) {
 
 bool is_netlink_digest(const std::string& digest) { return digest.rfind("nl1:", 0) == 0; }
 
+bool table_has_object(const std::string& name, uint32_t type) {
+  Dumper d;
+  bool found = false;
+  int err = d.dump(NFT_MSG_GETOBJ, name_attr(NFTA_OBJ_TABLE, kTableName), [&](const uint8_t* p, size_t len) {
+    std::string table, obj;
+    uint32_t t = 0;
+    each_attr(p, len, [&](const Attr& a) {
+      if (a.type == NFTA_OBJ_TABLE) table = str(a);
+      if (a.type == NFTA_OBJ_NAME) obj = str(a);
+      if (a.type == NFTA_OBJ_TYPE) t = u32(a);
+    });
+    found = found || (table == kTableName && obj == name && t == type);
+  });
+  if (err && err != ENOENT)
+    throw Error(ErrorKind::Kernel, "nftables", std::string("cannot dump the objects: ") + std::strerror(err));
+  return found;
+}
+
 std::optional<TableDigest> table_digest() {
   std::optional<TableDigest> got;
   for (int attempt = 0; attempt < 3; ++attempt) {
