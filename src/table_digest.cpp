@@ -198,6 +198,16 @@ std::string comment_of(const Attr& udata) {
   return {};
 }
 
+// FNV-1a, 64 bits (as text_digest).
+uint64_t fnv(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
 // One pass over the table: nullopt if it does not exist.
 std::optional<TableDigest> read_once(Dumper& d) {
   const std::string table = kTableName;
@@ -262,27 +272,31 @@ std::optional<TableDigest> read_once(Dumper& d) {
   if (err) fail("sets", err);
 
   for (const auto& set : fixed_sets) {
-    std::vector<std::string> elems;
+    // Each element's canonical bytes are hashed on their own and the hashes
+    // sorted: 20,000 elements are 20,000 numbers to sort, not strings.
+    std::vector<uint64_t> elems;
+    std::string elem;
     err = d.dump(NFT_MSG_GETSETELEM, name_attr(NFTA_SET_ELEM_LIST_TABLE, table) + name_attr(NFTA_SET_ELEM_LIST_SET, set),
                  [&](const uint8_t* p, size_t len) {
                    each_attr(p, len, [&](const Attr& list) {
                      if (list.type != NFTA_SET_ELEM_LIST_ELEMENTS) return;
                      each_attr(list.data, list.len, [&](const Attr& e) {
-                       elems.push_back(norm_top(e.data, e.len, {NFTA_SET_ELEM_EXPIRATION, NFTA_SET_ELEM_PAD},
+                       elem = norm_top(e.data, e.len, {NFTA_SET_ELEM_EXPIRATION, NFTA_SET_ELEM_PAD},
                                                 [](const Attr& a, std::string& out) {
                                                   if (a.type == NFTA_SET_ELEM_EXPR) put(out, a.raw_type, norm_expr(a));
                                                   else if (a.type == NFTA_SET_ELEM_EXPRESSIONS)
                                                     put(out, a.raw_type, norm_expr_list(a));
                                                   else return false;
                                                   return true;
-                                                }));
+                                                });
+                       elems.push_back(fnv(elem));
                      });
                    });
                  });
     if (err) fail("set elements", err);
     std::sort(elems.begin(), elems.end());
     std::string body = set;
-    for (const auto& e : elems) put(body, NFTA_LIST_ELEM, e);
+    body.append(reinterpret_cast<const char*>(elems.data()), elems.size() * sizeof(uint64_t));
     put(all, NFT_MSG_NEWSETELEM, body);
   }
 
