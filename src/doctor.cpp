@@ -4,9 +4,13 @@
 #include <nftables/libnftables.h>
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -38,8 +42,9 @@ const std::pair<const char*, const char*> kCheckOf[] = {
     {"helper-sysctl", "sysctl"},        {"helper-autoassign", "sysctl"},
     {"pptp-no-helper", "sessions"},     {"gre-no-master", "sessions"},
     {"esp-single-shared", "sessions"},
+    {"pmtu-icmp-drop", "mtu"},
 };
-const char* const kChecks[] = {"rules", "helpers", "flowtables", "kernel", "sysctl", "sessions"};
+const char* const kChecks[] = {"rules", "helpers", "flowtables", "mtu", "kernel", "sysctl", "sessions"};
 
 std::string group_of(const std::string& check) {
   for (const auto& [c, g] : kCheckOf)
@@ -359,6 +364,21 @@ int run_doctor(const Options& opt, bool as_json, std::ostream& out) {
   ctx.rule_text = rule_texts(rs.text);
   ctx.debian_tables = declared_tables(read_text("/etc/nftables.conf"));
   ctx.pptp = cfg.pptp;
+  // SIOCGIFMTU on a socket of this network namespace (/sys/class/net
+  // shows the namespace that mounted sysfs, not necessarily ours).
+  auto mtu = [](const std::string& iface) -> std::optional<unsigned> {
+    ifreq ifr{};
+    if (iface.empty() || iface.size() >= sizeof ifr.ifr_name) return std::nullopt;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return std::nullopt;
+    std::memcpy(ifr.ifr_name, iface.data(), iface.size());
+    bool ok = ioctl(s, SIOCGIFMTU, &ifr) == 0;
+    close(s);
+    return ok ? std::optional<unsigned>(unsigned(ifr.ifr_mtu)) : std::nullopt;
+  };
+  ctx.wan_mtu = mtu(cfg.wan_interface);
+  for (const auto& i : cfg.lan_interfaces)
+    if (auto m = mtu(i)) ctx.lan_mtu.push_back({i, *m});
   auto add = [&](std::vector<Finding> f) {
     for (auto& x : f) report.findings.push_back(std::move(x));
   };
@@ -366,6 +386,7 @@ int run_doctor(const Options& opt, bool as_json, std::ostream& out) {
   add(find_early_helpers(rs.nftables, ctx));
   add(find_missing_helpers(rs.nftables, cfg));
   add(find_offloads(rs.nftables, passthrough_flows(cfg, true), ctx));
+  add(find_pmtu_drops(rs.nftables, pmtu_flows(cfg, ctx), ctx));
   add(check_system(cfg, read_system(cfg)));
 
   EspMode esp = cfg.ipsec ? cfg.esp : EspMode::Off;

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr uint8_t kTcp = 6, kUdp = 17, kGre = 47, kEsp = 50;
+constexpr uint8_t kIcmp = 1, kTcp = 6, kUdp = 17, kGre = 47, kEsp = 50, kIcmp6 = 58;
 
 enum class Tri { No, Maybe, Yes };
 
@@ -122,6 +122,13 @@ class Evaluator {
       std::string proto = p.value("protocol", ""), field = p.value("field", "");
       if (proto == "ip" && f_.family != 4) { *never = true; return std::nullopt; }
       if (proto == "ip6" && f_.family != 6) { *never = true; return std::nullopt; }
+      if (proto == "icmp" || proto == "icmpv6") {
+        if (f_.proto != (proto == "icmp" ? kIcmp : kIcmp6)) { *never = true; return std::nullopt; }
+        const std::string& v = field == "type" ? f_.icmp_type : field == "code" ? f_.icmp_code : std::string();
+        if (v.empty()) return std::nullopt;
+        *specific = true;
+        return json(v);
+      }
       if ((proto == "ip" && field == "protocol") || (proto == "ip6" && field == "nexthdr")) {
         *specific = true;
         return json(f_.proto);
@@ -152,8 +159,12 @@ class Evaluator {
         }
         return std::nullopt;
       }
-      if (k == "state") return json(f_.state == CtState::New ? "new" : "established");
+      if (k == "state")
+        return json(f_.state == CtState::New ? "new" : f_.state == CtState::Related ? "related" : "established");
       if (k == "status") {
+        // An ICMP error carries the conntrack entry of the flow it is about:
+        // a LAN host's, SNATed over IPv4.
+        if (f_.state == CtState::Related) return json(f_.family == 4 ? "snat" : "");
         if (f_.kind == FlowKind::Inbound) return json("dnat");
         // A flow from the LAN is never DNATed; it is SNATed once its first
         // packet has left (postrouting), not in the forward hook before.
@@ -371,7 +382,10 @@ std::string where(const Flow& f) {
   std::string dir;
   if (!f.iif.empty()) dir += " from " + f.iif;
   if (!f.oif.empty()) dir += " to " + f.oif;
-  std::string kind = f.kind == FlowKind::Reply ? "replies of " : f.kind == FlowKind::Inbound ? "forwarded " : "new ";
+  std::string kind = f.state == CtState::Related  ? ""
+                     : f.kind == FlowKind::Reply   ? "replies of "
+                     : f.kind == FlowKind::Inbound ? "forwarded "
+                                                   : "new ";
   return kind + (f.family == 6 ? "IPv6 " : "") + f.label + dir;
 }
 
@@ -462,10 +476,15 @@ std::vector<std::pair<std::string, std::string>> fixes_for(const std::string& fa
 }
 
 // Each foreign base chain at the hooks a forwarded flow crosses.
+// (The router's own packets: each at output and postrouting.)
 std::vector<const Listing::Chain*> forward_path(const Listing& l, const Flow& f, bool with_pre_post) {
   std::vector<const Listing::Chain*> out;
   for (const auto& [k, c] : l.chains) {
     if (!c.hook || is_own_table(c.family, c.table) || !family_sees(c.family, f.family)) continue;
+    if (f.local_out) {
+      if (*c.hook == "output" || *c.hook == "postrouting") out.push_back(&c);
+      continue;
+    }
     if (*c.hook == "forward" || (with_pre_post && (*c.hook == "prerouting" || *c.hook == "postrouting")))
       out.push_back(&c);
   }
@@ -555,18 +574,23 @@ std::vector<Flow> passthrough_flows(const Config& cfg, bool established) {
   return out;
 }
 
-std::vector<Finding> find_foreign_drops(const json& nftables, const std::vector<Flow>& flows,
-                                        const RulesetContext& ctx) {
+namespace {
+
+// The drops, drop policies and maybe-drops that catch `flows` in foreign
+// base chains, one group per rule (or policy), in listing order: table by
+// table, chain by chain, rule by rule in handle order, policies last.
+struct DropGroup {
+  std::string family, table, chain, hook;
+  int64_t prio = 0;
+  std::optional<uint64_t> handle;  // none: the policy
+  bool maybe = false;
+  std::vector<const Flow*> flows;
+  std::set<uint64_t> established_only;
+};
+
+std::vector<DropGroup> collect_drops(const json& nftables, const std::vector<Flow>& flows) {
   Listing l(nftables);
-  struct Group {
-    std::string family, table, chain, hook;
-    int64_t prio = 0;
-    std::optional<uint64_t> handle;  // none: the policy
-    bool maybe = false;
-    std::vector<const Flow*> flows;
-    std::set<uint64_t> established_only;
-  };
-  std::map<std::string, Group> groups;
+  std::map<std::string, DropGroup> groups;
   std::vector<std::string> order;
   for (const Flow& flow : flows)
     for (const Listing::Chain* c : forward_path(l, flow, true)) {
@@ -580,7 +604,7 @@ std::vector<Finding> find_foreign_drops(const json& nftables, const std::vector<
         std::string k = c->family + " " + c->table + " " + chain + " " + (handle ? std::to_string(*handle) : "policy") +
                         (maybe ? " maybe" : "");
         auto [it, fresh] = groups.try_emplace(k);
-        Group& g = it->second;
+        DropGroup& g = it->second;
         if (fresh) {
           g = {c->family, c->table, chain, *c->hook, c->prio, handle, maybe, {}, {}};
           order.push_back(k);
@@ -594,34 +618,43 @@ std::vector<Finding> find_foreign_drops(const json& nftables, const std::vector<
       }
       if (end == Evaluator::End::Fall && c->policy && *c->policy == "drop") add(c->name, std::nullopt, false);
     }
-
-  // Table by table, chain by chain, rule by rule in handle order; policies last.
   std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
-    const Group &x = groups[a], &y = groups[b];
+    const DropGroup &x = groups[a], &y = groups[b];
     return std::make_tuple(x.family, x.table, x.chain, !x.handle, x.handle.value_or(0)) <
            std::make_tuple(y.family, y.table, y.chain, !y.handle, y.handle.value_or(0));
   });
+  std::vector<DropGroup> out;
+  for (const auto& k : order) out.push_back(groups[k]);
+  return out;
+}
+
+// "table T, chain C (hook H, priority P), rule handle N `text` drops X" or
+// "... has policy drop and no rule accepting X".
+std::string drop_found(const DropGroup& g, const RulesetContext& ctx) {
+  std::vector<std::string> what;
+  for (const Flow* fl : g.flows) what.push_back(where(*fl));
+  std::string ft = g.family + " " + g.table;
+  std::string at =
+      "table " + ft + ", chain " + g.chain + " (hook " + g.hook + ", priority " + std::to_string(g.prio) + ")";
+  if (!g.handle) return at + " has policy drop and no rule accepting " + join(what, ", ");
+  auto it = ctx.rule_text.find(ft + " " + g.chain + " " + std::to_string(*g.handle));
+  std::string text = it == ctx.rule_text.end() ? "" : " `" + it->second + "`";
+  return at + ", rule handle " + std::to_string(*g.handle) + text + (g.maybe ? " may drop " : " drops ") +
+         join(what, ", ") + (g.maybe ? " (when its other conditions hold)" : "");
+}
+
+}  // namespace
+
+std::vector<Finding> find_foreign_drops(const json& nftables, const std::vector<Flow>& flows,
+                                        const RulesetContext& ctx) {
   std::vector<Finding> out;
-  for (const auto& k : order) {
-    const Group& g = groups[k];
+  for (const DropGroup& g : collect_drops(nftables, flows)) {
     Finding f;
     f.table = g.family + " " + g.table;
     f.chain = g.chain;
     f.handle = g.handle;
-    std::vector<std::string> what;
-    for (const Flow* fl : g.flows) what.push_back(where(*fl));
-    std::string at = "table " + f.table + ", chain " + g.chain + " (hook " + g.hook + ", priority " +
-                     std::to_string(g.prio) + ")";
-    if (g.handle) {
-      auto it = ctx.rule_text.find(f.table + " " + g.chain + " " + std::to_string(*g.handle));
-      std::string text = it == ctx.rule_text.end() ? "" : " `" + it->second + "`";
-      f.check = g.maybe ? "foreign-drop-maybe" : "foreign-drop";
-      f.found = at + ", rule handle " + std::to_string(*g.handle) + text + (g.maybe ? " may drop " : " drops ") +
-                join(what, ", ") + (g.maybe ? " (when its other conditions hold)" : "");
-    } else {
-      f.check = "foreign-policy-drop";
-      f.found = at + " has policy drop and no rule accepting " + join(what, ", ");
-    }
+    f.check = !g.handle ? "foreign-policy-drop" : g.maybe ? "foreign-drop-maybe" : "foreign-drop";
+    f.found = drop_found(g, ctx);
     f.why = why_drop(g.flows);
     if (!g.handle && !g.established_only.empty()) {
       std::vector<std::string> hs;
@@ -631,6 +664,78 @@ std::vector<Finding> find_foreign_drops(const json& nftables, const std::vector<
                "GRE the PPTP helper expects), never the first packet of a new tunnel.";
     }
     f.fixes = fixes_for(g.family, g.table, g.chain, g.handle, accept_lines(g.flows), g.flows, ctx);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<Flow> pmtu_flows(const Config& cfg, const RulesetContext& ctx) {
+  std::vector<Flow> out;
+  std::string lan = cfg.lan_interfaces.empty() ? "" : cfg.lan_interfaces.front();
+  auto add = [&](int family, bool local) {
+    Flow f;
+    f.family = family;
+    f.proto = family == 4 ? kIcmp : kIcmp6;
+    f.icmp_type = family == 4 ? "destination-unreachable" : "packet-too-big";
+    f.icmp_code = family == 4 ? "frag-needed" : "no-route";  // ICMPv6 code 0, as nft names it
+    f.label = std::string(local ? "the router's own " : "") +
+              (family == 4 ? "ICMP fragmentation needed (type 3 code 4)" : "ICMPv6 packet too big (type 2)");
+    f.kind = FlowKind::Reply;
+    f.state = CtState::Related;
+    f.local_out = local;
+    f.iif = local ? "" : cfg.wan_interface;
+    f.oif = lan;
+    out.push_back(f);
+  };
+  bool smaller = false;
+  for (const auto& [i, mtu] : ctx.lan_mtu) smaller = smaller || (ctx.wan_mtu && *ctx.wan_mtu < mtu);
+  for (bool local : {false, true}) {
+    if (local && !smaller) continue;
+    add(4, local);
+    if (cfg.ipsec) add(6, local);  // IPv6 passes ESP and IKE (RFC 6092); routers never fragment it
+  }
+  return out;
+}
+
+std::vector<Finding> find_pmtu_drops(const json& nftables, const std::vector<Flow>& flows, const RulesetContext& ctx) {
+  std::vector<Finding> out;
+  std::string mtus;
+  if (ctx.wan_mtu)
+    for (const auto& [i, mtu] : ctx.lan_mtu)
+      if (*ctx.wan_mtu < mtu)
+        mtus = "Here the WAN interface " + ctx.wan + " has MTU " + std::to_string(*ctx.wan_mtu) + ", smaller than " +
+               i + "'s " + std::to_string(mtu) + " (PPPoE: 1492): every full-size tunnel packet from the LAN needs " +
+               "this error, which the router itself sends (output hook). ";
+  for (const DropGroup& g : collect_drops(nftables, flows)) {
+    Finding f;
+    f.check = "pmtu-icmp-drop";
+    f.table = g.family + " " + g.table;
+    f.chain = g.chain;
+    f.handle = g.handle;
+    f.found = drop_found(g, ctx);
+    f.why = "GRE, ESP and L2TP/IPsec add headers to what a LAN host sends. A packet too big for a link on the way is "
+            "dropped and answered with this ICMP error, which conntrack relates to the tunnel's flow and the router "
+            "sends on, de-NATed, to the LAN host, which then sends smaller packets (path MTU discovery, RFC 1191, "
+            "RFC 8201). GRE and ESP keep the DF bit, and IPv6 is never fragmented by routers: without the error, "
+            "the tunnel comes up (small packets pass) and then stalls on full-size packets, a path MTU black hole. " +
+            mtus + "A TCP MSS clamp on the router does not help: it cannot see the TCP inside a tunnel.";
+    if (!g.handle && !g.established_only.empty()) {
+      std::vector<std::string> hs;
+      for (auto h : g.established_only) hs.push_back(std::to_string(h));
+      f.why += " Rule handle " + join(hs, ", ") + " accepts ct state established but not related: ICMP errors "
+               "about a flow are related, not established.";
+    }
+    std::vector<std::string> lines;
+    bool v4 = false, v6 = false;
+    for (const Flow* fl : g.flows) (fl->family == 4 ? v4 : v6) = true;
+    if (v4) lines.push_back("icmp type destination-unreachable icmp code frag-needed ct state related accept");
+    if (v6) lines.push_back("icmpv6 type packet-too-big ct state related accept");
+    if (f.table == "inet firewalld")
+      f.fixes.push_back({"firewalld", "firewalld itself accepts related ICMP; remove the direct or rich rule that "
+                                      "drops it (firewall-cmd --direct --get-all-rules; firewall-cmd "
+                                      "--list-all-zones), then: firewall-cmd --reload"});
+    else
+      f.fixes = fixes_for(g.family, g.table, g.chain, g.handle, lines, g.flows, ctx);
     out.push_back(std::move(f));
   }
   return out;

@@ -46,7 +46,7 @@ struct Finding {
 
 // A flow that passthrough needs, as a base chain sees one of its packets.
 enum class FlowKind { Outbound, Reply, Inbound };
-enum class CtState { New, Established };
+enum class CtState { New, Established, Related };  // Related: an ICMP error about a flow
 
 struct Flow {
   std::string label;   // "IKE (UDP 500)"
@@ -58,6 +58,8 @@ struct Flow {
   std::string iif, oif;           // "" unknown
   CtState state = CtState::New;
   bool dnat = false;
+  bool local_out = false;         // sent by the router itself (output hook), not forwarded
+  std::string icmp_type, icmp_code;  // ICMP(v6) flows, as nft names them
 };
 
 // The flows `cfg` passes: LAN → WAN new flows and their replies (IPv4, and
@@ -74,6 +76,9 @@ struct RulesetContext {
   // "family table" of tables defined in /etc/nftables.conf.
   std::set<std::string> debian_tables;
   bool pptp = true;                     // cfg.pptp: vpnpt attaches the PPTP helper itself
+  // Interface MTUs (/sys/class/net/IF/mtu), for the PMTU check.
+  std::optional<unsigned> wan_mtu;
+  std::vector<std::pair<std::string, unsigned>> lan_mtu;
 };
 
 // The table that vpnpt owns, skipped by the checks of foreign tables.
@@ -86,6 +91,17 @@ std::vector<Finding> find_foreign_drops(const nlohmann::json& nftables, const st
                                         const RulesetContext& ctx);
 std::vector<Finding> find_offloads(const nlohmann::json& nftables, const std::vector<Flow>& offload,
                                    const RulesetContext& ctx);
+// Check "mtu": the ICMP errors path MTU discovery needs for the tunnels of
+// LAN hosts: "fragmentation needed" (IPv4 type 3 code 4) and, with IPsec,
+// ICMPv6 "packet too big" (type 2), from the WAN to the LAN, which conntrack
+// marks related to the tunnel's flow; and, when the WAN's MTU is smaller
+// than a LAN interface's (PPPoE: 1492), the same errors the router sends
+// itself (output hook).
+std::vector<Flow> pmtu_flows(const Config& cfg, const RulesetContext& ctx);
+// Foreign chains that drop them (a drop rule naming ICMP, or a drop policy
+// without an accept for them).
+std::vector<Finding> find_pmtu_drops(const nlohmann::json& nftables, const std::vector<Flow>& flows,
+                                     const RulesetContext& ctx);
 // Check 2: `ct helper set` in a chain that runs before conntrack (priority
 // < -200 at prerouting or output): it has no conntrack entry to attach to.
 std::vector<Finding> find_early_helpers(const nlohmann::json& nftables, const RulesetContext& ctx);

@@ -70,8 +70,9 @@ int main(int argc, char** argv) {
   status->add_flag("-j,--json", view.json, "Print JSON (schema in vpnpt(8))");
   status->add_flag("-a,--all", view.all, "List every session, also when there are thousands");
   auto* remove = app.add_subcommand("remove", "Delete table inet vpnpt and nothing else");
-  auto* doctor = app.add_subcommand("doctor", "Find what else keeps VPNs from crossing: other tables, helpers, "
-                                              "flowtables, kernel, sysctl, live sessions (exit 7 if anything)");
+  auto* doctor = app.add_subcommand("doctor",
+                                    "Find what else keeps VPNs from crossing: other tables, helpers, flowtables, "
+                                    "PMTU ICMP, kernel, sysctl, live sessions (exit 7 if anything)");
   bool doctor_json = false;
   doctor->add_flag("-j,--json", doctor_json, "Print JSON (schema in vpnpt(8))");
 

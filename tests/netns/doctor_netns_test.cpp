@@ -120,7 +120,7 @@ TEST_F(Doctor, CleanRouterIsExitZero) {
   auto [status, j] = doctor();
   EXPECT_EQ(status, 0);
   EXPECT_EQ(j["ok"], true);
-  EXPECT_EQ(j["checks"].size(), 6u) << j.dump();
+  EXPECT_EQ(j["checks"].size(), 7u) << j.dump();
 }
 
 // The example router firewall (policy drop on forward, with the lines
@@ -227,6 +227,45 @@ TEST_F(Doctor, FlowtableOffloadingUdp) {
   EXPECT_NE(f[0]["found"].get<std::string>().find("IKE (UDP 500)"), std::string::npos);
   apply_fix(fix_of(f[0], "nftables"));
   EXPECT_EQ(doctor().first, 0);
+}
+
+// A router firewall that passes the tunnels but not the ICMP errors path
+// MTU discovery needs, on a WAN whose MTU (PPPoE's 1492) is below the LAN's:
+// the forward chain accepts ct state established but not related, and an
+// output chain drops the router's own ICMP. Both fixes, as printed, clear it.
+TEST_F(Doctor, PmtuIcmpDroppedWithSmallerWanMtu) {
+  ASSERT_EQ(run("ip link set eth0 mtu 1492").status, 0);
+  nft("add table inet filter\n"
+      "add chain inet filter forward { type filter hook forward priority filter; policy drop; }\n"
+      "add rule inet filter forward ct state established accept\n"
+      "add rule inet filter forward iifname \"br0\" oifname \"eth0\" accept\n"
+      "add rule inet filter forward iifname \"eth0\" oifname \"br0\" ct status dnat accept\n"
+      "add table ip out\n"
+      "add chain ip out output { type filter hook output priority filter; policy accept; }\n"
+      "add rule ip out output meta l4proto icmp drop");
+  Result text = cli("doctor");
+  EXPECT_EQ(text.status, 7) << text.out;
+  EXPECT_NE(text.out.find("checks: rules ok, helpers ok, flowtables ok, mtu findings, kernel ok"), std::string::npos)
+      << text.out;
+  auto [status, j] = doctor();
+  EXPECT_EQ(status, 7);
+  auto f = findings(j, "pmtu-icmp-drop");
+  ASSERT_EQ(f.size(), 2u) << j.dump(1);
+  EXPECT_EQ(f[0]["table"], "inet filter");
+  EXPECT_NE(f[0]["found"].get<std::string>().find("has policy drop and no rule accepting ICMP fragmentation needed "
+                                                  "(type 3 code 4) from eth0 to br0"),
+            std::string::npos)
+      << f[0]["found"];
+  EXPECT_EQ(f[1]["table"], "ip out");
+  EXPECT_NE(f[1]["found"].get<std::string>().find("`meta l4proto icmp drop` drops the router's own ICMP "
+                                                  "fragmentation needed (type 3 code 4) to br0"),
+            std::string::npos)
+      << f[1]["found"];
+  EXPECT_NE(f[1]["why"].get<std::string>().find("eth0 has MTU 1492, smaller than br0's 1500"), std::string::npos)
+      << f[1]["why"];
+  for (const auto& x : f) apply_fix(fix_of(x, "nftables"));
+  auto [after, j2] = doctor();
+  EXPECT_EQ(after, 0) << j2.dump(1);
 }
 
 TEST_F(Doctor, StrictRpFilter) {
@@ -363,3 +402,4 @@ TEST_F(Doctor, ConntrackTableNearFull) {
   ASSERT_EQ(run("conntrack -F").status, 0);
   EXPECT_EQ(doctor().first, 0);
 }
+

@@ -260,3 +260,58 @@ TEST(DoctorRules, RuleTextsAndDeclaredTables) {
   auto d = declared_tables("table inet filter {\n}\ntable nat {\n}\nadd table ip6 x\n# table inet no\n");
   EXPECT_EQ(d, (std::set<std::string>{"inet filter", "ip nat", "ip6 x"}));
 }
+
+TEST(DoctorRules, PmtuIcmpDropsAreFound) {
+  Config cfg = config();
+  RulesetContext ctx = context(cfg);
+  // The tunnels themselves pass: nothing for the rules check.
+  EXPECT_TRUE(drops("pmtu").empty());
+  auto f = find_pmtu_drops(canned("pmtu"), pmtu_flows(cfg, ctx), ctx);
+  ASSERT_EQ(f.size(), 2u);
+  // inet filter: policy drop, and ct state established does not cover ICMP
+  // errors (related), over IPv4 and IPv6.
+  EXPECT_EQ(f[0].check, "pmtu-icmp-drop");
+  EXPECT_EQ(f[0].table, "inet filter");
+  EXPECT_FALSE(f[0].handle);
+  EXPECT_EQ(f[0].found, "table inet filter, chain forward (hook forward, priority 0) has policy drop and no rule "
+                        "accepting ICMP fragmentation needed (type 3 code 4) from eth0 to br0, IPv6 ICMPv6 packet "
+                        "too big (type 2) from eth0 to br0");
+  uint64_t est = handle_of("pmtu", "forward", "established");
+  EXPECT_NE(f[0].why.find("Rule handle " + std::to_string(est) + " accepts ct state established but not related"),
+            std::string::npos)
+      << f[0].why;
+  EXPECT_NE(f[0].why.find("black hole"), std::string::npos);
+  EXPECT_EQ(fix(f[0], "nftables"),
+            "nft add rule inet filter forward icmp type destination-unreachable icmp code frag-needed ct state "
+            "related accept\nnft add rule inet filter forward icmpv6 type packet-too-big ct state related accept");
+  // ip6 fw6: the rule that names packet-too-big; IPv6 only.
+  EXPECT_EQ(f[1].table, "ip6 fw6");
+  uint64_t ptb = handle_of("pmtu", "forward", "packet-too-big");
+  EXPECT_EQ(f[1].handle, ptb);
+  EXPECT_TRUE(mentions(f[1], "drops IPv6 ICMPv6 packet too big (type 2) from eth0 to br0")) << f[1].found;
+  EXPECT_EQ(fix(f[1], "nftables"), "nft insert rule ip6 fw6 forward position " + std::to_string(ptb) +
+                                       " icmpv6 type packet-too-big ct state related accept");
+
+  // A WAN MTU below the LAN's (PPPoE): the router sends the error itself,
+  // and table ip out drops it at output. The MTUs are named in the why.
+  ctx.wan_mtu = 1492;
+  ctx.lan_mtu = {{"br0", 1500}};
+  f = find_pmtu_drops(canned("pmtu"), pmtu_flows(cfg, ctx), ctx);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[1].table, "ip out");
+  EXPECT_EQ(f[1].chain, "output");
+  EXPECT_TRUE(mentions(f[1], "drops the router's own ICMP fragmentation needed (type 3 code 4) to br0")) << f[1].found;
+  EXPECT_NE(f[1].why.find("WAN interface eth0 has MTU 1492, smaller than br0's 1500"), std::string::npos) << f[1].why;
+  // Equal MTUs: the router never needs to send it; output is not looked at.
+  ctx.wan_mtu = 1500;
+  EXPECT_EQ(find_pmtu_drops(canned("pmtu"), pmtu_flows(cfg, ctx), ctx).size(), 2u);
+
+  // Without IPsec there is no IPv6 flow to pass, so no IPv6 finding.
+  Config no6 = config("[ipsec]\nenabled = false\n");
+  f = find_pmtu_drops(canned("pmtu"), pmtu_flows(no6, ctx), ctx);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_FALSE(mentions(f[0], "IPv6")) << f[0].found;
+
+  // ct state established,related (here a verdict map) accepts them.
+  EXPECT_TRUE(find_pmtu_drops(canned("lan-accept"), pmtu_flows(cfg, ctx), ctx).empty());
+}
