@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "esp_mux.h"
+#include "stale.h"
 #include "state.h"
 
 namespace vpnpt {
@@ -29,7 +30,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr uint8_t kTcp = 6, kGre = 47, kEsp = 50;
+constexpr uint8_t kTcp = 6, kUdp = 17, kGre = 47, kEsp = 50;
+constexpr uint16_t kL2tp = 1701;
+constexpr uint32_t kSeenReply = 0x2;  // IPS_SEEN_REPLY
 
 // Which check (as vpnpt(8) lists them) each finding belongs to.
 const std::pair<const char*, const char*> kCheckOf[] = {
@@ -41,7 +44,7 @@ const std::pair<const char*, const char*> kCheckOf[] = {
     {"conntrack-full", "sysctl"},       {"rp-filter", "sysctl"},
     {"helper-sysctl", "sysctl"},        {"helper-autoassign", "sysctl"},
     {"pptp-no-helper", "sessions"},     {"gre-no-master", "sessions"},
-    {"esp-single-shared", "sessions"},
+    {"esp-single-shared", "sessions"}, {"l2tp-other-port", "sessions"},
     {"pmtu-icmp-drop", "mtu"},
 };
 const char* const kChecks[] = {"rules", "helpers", "flowtables", "mtu", "kernel", "sysctl", "sessions"};
@@ -286,6 +289,50 @@ std::vector<Finding> check_sessions(const Config& cfg, EspMode esp, const std::v
                                     "clients reconnect through the helper)"});
     out.push_back(std::move(f));
   }
+  if (!cfg.l2tp) {
+    // A LAN host's tunnel to an LNS, masqueraded and never answered, while
+    // the LNS sends from another port to the public end of that tunnel
+    // (exactly what vpnpt's [l2tp] rules send on to the host).
+    struct Tunnels {
+      std::set<uint32_t> hosts;
+      std::set<uint16_t> sports;
+      std::set<std::pair<uint32_t, uint16_t>> ends;
+    };
+    std::map<uint32_t, Tunnels> by_server;
+    for (const auto& t : entries) {
+      if (t.orig.proto != kUdp || t.orig.dport != kL2tp || !t.src_nat() || t.dst_nat() || (t.status & kSeenReply))
+        continue;
+      for (const auto& a : entries)
+        if (a.orig.proto == kUdp && !a.src_nat() && !a.dst_nat() && !(a.status & kSeenReply) &&
+            a.orig.sport != kL2tp && a.orig.src == t.reply.src && a.orig.dst == t.reply.dst &&
+            a.orig.dport == t.reply.dport) {
+          auto& s = by_server[t.orig.dst];
+          s.hosts.insert(t.orig.src);
+          s.sports.insert(a.orig.sport);
+          s.ends.insert({a.orig.dst, a.orig.dport});
+        }
+    }
+    for (const auto& [server, s] : by_server) {
+      std::string hosts, ports, ends;
+      for (auto h : s.hosts) hosts += (hosts.empty() ? "" : ", ") + ipv4_str(h);
+      for (auto p : s.sports) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+      for (const auto& [a, p] : s.ends) ends += (ends.empty() ? "" : ", ") + ipv4_str(a) + ":" + std::to_string(p);
+      bool one = s.hosts.size() == 1;
+      Finding f;
+      f.check = "l2tp-other-port";
+      f.found = std::to_string(s.hosts.size()) + (one ? " LAN host's L2TP tunnel (" : " LAN hosts' L2TP tunnels (") +
+                hosts + ") to " + ipv4_str(server) + (one ? " gets" : " get") + " no reply: " + ipv4_str(server) +
+                " answers from port" + (s.sports.size() == 1 ? " " : "s ") + ports + " to the router's " + ends;
+      f.why = "An L2TP server may answer from a port other than 1701 (RFC 2661 section 8.1; xl2tpd does when "
+              "configured so). Such an answer is a new flow that matches no conntrack entry, so masquerade does "
+              "not send it back to the LAN host: it ends at the router, and the host's client gives up after its "
+              "retries. [l2tp] is off in the config, so vpnpt does not send these answers on.";
+      f.fixes.push_back({"vpnpt", "in " + cfg.path + ":\n[l2tp]\nenabled = true\n(or delete the enabled = false "
+                                  "line), then: vpnpt apply\n(apply clears the answers the router refused, and the "
+                                  "clients' next retries get through)"});
+      out.push_back(std::move(f));
+    }
+  }
   if (cfg.ipsec && esp == EspMode::Single)
     for (const auto& [peer, hosts] : esp_hosts) {
       if (hosts.size() < 2) continue;
@@ -395,9 +442,16 @@ int run_doctor(const Options& opt, bool as_json, std::ostream& out) {
   else if (esp == EspMode::Auto)
     esp = espmux::family_present() ? EspMode::Mux : EspMode::Single;
   try {
+    // Every entry, not only the NATed ones: an L2TP server's answer from
+    // another port ends at the router, un-NATed and unanswered. Only what a
+    // check looks at is kept (not, say, the LAN's DNS to the router).
     std::vector<CtEntry> entries;
-    dump_nat_conntrack([&](const CtEntry& e) {
-      if (e.orig.proto == kGre || e.orig.proto == kEsp || (e.orig.proto == kTcp && e.orig.dport == 1723))
+    const std::set<uint32_t> local = stale_scope(cfg, 0).local;
+    dump_conntrack([&](const CtEntry& e) {
+      const auto& o = e.orig;
+      if (o.proto == kGre || o.proto == kEsp || (o.proto == kTcp && o.dport == 1723) ||
+          (o.proto == kUdp && (o.dport == kL2tp || (!cfg.l2tp && o.sport != kL2tp && local.count(o.dst) &&
+                                                    !e.src_nat() && !e.dst_nat() && !(e.status & kSeenReply)))))
         entries.push_back(e);
     });
     add(check_sessions(cfg, esp, entries));

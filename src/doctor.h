@@ -46,7 +46,8 @@ struct SystemSnapshot {
 // Check 4: kernel pieces, conntrack table fill, rp_filter, helper sysctl.
 std::vector<Finding> check_system(const Config& cfg, const SystemSnapshot& s);
 
-// Check 5: live symptoms in conntrack. `esp` is the ESP mode in effect.
+// Check 5: live symptoms in conntrack (every IPv4 entry of the VPN protocols,
+// and un-NATed UDP to the router). `esp` is the ESP mode in effect.
 std::vector<Finding> check_sessions(const Config& cfg, EspMode esp, const std::vector<CtEntry>& entries);
 
 struct CheckResult {

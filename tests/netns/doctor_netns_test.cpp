@@ -10,18 +10,23 @@
 //   +----------------------------------------+
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -403,3 +408,164 @@ TEST_F(Doctor, ConntrackTableNearFull) {
   EXPECT_EQ(doctor().first, 0);
 }
 
+namespace {
+
+// Run fn in a child process inside network namespace /run/netns/NAME; the
+// child's exit status is fn's result (100: could not enter the namespace).
+int in_netns(const std::string& name, const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(100);
+    _exit(fn());
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+sockaddr_in addr(const char* ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+// A UDP socket bound to ip:port, or -1.
+int udp_bound(const char* ip, uint16_t port) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a = addr(ip, port);
+  if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
+  return s;
+}
+
+bool send_to(int s, const char* ip, uint16_t port) {
+  sockaddr_in a = addr(ip, port);
+  const char msg[] = "SCCRQ";
+  return sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&a), sizeof a) == ssize_t(sizeof msg);
+}
+
+}  // namespace
+
+// An L2TP server (LNS) behind the WAN that answers from port 1702, as
+// tests/vm/t-l2tp-xl2tpd-control.sh's xl2tpd does, with [l2tp] off: the
+// LAN host's tunnel stays UNREPLIED and the answers end at the router.
+// Doctor names it; with the fix it printed ([l2tp] enabled = true, vpnpt
+// apply) doctor is quiet and the next answer reaches the host.
+//
+//   host ns (192.168.1.10) -- br0 [ router: this test's netns ] eth0 -- server ns (203.0.113.5)
+TEST_F(Doctor, L2tpServerAnswersFromAnotherPortWithL2tpOff) {
+  const std::string tag = std::to_string(getpid());
+  const std::string host = "vpnptd5h-" + tag, server = "vpnptd5s-" + tag;
+  struct Cleanup {
+    std::string a, b;
+    ~Cleanup() { run("ip netns del " + a + "; ip netns del " + b); }
+  } cleanup{host, server};
+  ASSERT_EQ(run("ip netns add " + host + " && ip netns add " + server +
+                " && ip link set eth0p netns " + server +
+                " && ip link add h0 type veth peer name h0p && ip link set h0 netns " + host +
+                " && ip link set h0p master br0 up"
+                " && ip addr add 203.0.113.1/24 dev eth0 && ip addr add 192.168.1.1/24 dev br0"
+                " && sysctl -qw net.ipv4.ip_forward=1"
+                " && ip -n " + server + " link set lo up && ip -n " + server + " link set eth0p up"
+                " && ip -n " + server + " addr add 203.0.113.5/24 dev eth0p"
+                " && ip -n " + host + " link set lo up && ip -n " + host + " link set h0 up"
+                " && ip -n " + host + " addr add 192.168.1.10/24 dev h0"
+                " && ip -n " + host + " route add default via 192.168.1.1")
+                .status,
+            0);
+  std::ofstream(config_, std::ios::app) << "[l2tp]\nenabled = false\n";
+  ASSERT_EQ(cli("apply").status, 0);
+
+  // The host's SCCRQ (1701 -> 1701, masqueraded), then the LNS's answer
+  // from 1702 to the router's public port 1701. Polled: the first packets
+  // wait for ARP.
+  auto host_sends = [&] {
+    return in_netns(host, [] {
+      int s = udp_bound("192.168.1.10", 1701);
+      return s >= 0 && send_to(s, "203.0.113.5", 1701) ? 0 : 1;
+    });
+  };
+  auto server_answers = [&] {
+    return in_netns(server, [] {
+      int s = udp_bound("203.0.113.5", 1702);
+      return s >= 0 && send_to(s, "203.0.113.1", 1701) ? 0 : 1;
+    });
+  };
+  json j;
+  int status = 0;
+  std::vector<json> f;
+  for (int i = 0; i < 50 && f.empty(); ++i) {
+    ASSERT_EQ(host_sends(), 0);
+    ASSERT_EQ(server_answers(), 0);
+    std::tie(status, j) = doctor();
+    f = findings(j, "l2tp-other-port");
+    if (f.empty()) usleep(100000);
+  }
+  ASSERT_EQ(f.size(), 1u) << j.dump(1) << run("conntrack -L -p udp").out;
+  EXPECT_EQ(status, 7);
+  EXPECT_EQ(f[0]["found"], "1 LAN host's L2TP tunnel (192.168.1.10) to 203.0.113.5 gets no reply: 203.0.113.5 "
+                           "answers from port 1702 to the router's 203.0.113.1:1701");
+  std::string fix = fix_of(f[0], "vpnpt");
+  ASSERT_NE(fix.find("[l2tp]\nenabled = true\n"), std::string::npos) << fix;
+  ASSERT_NE(fix.find("then: vpnpt apply"), std::string::npos) << fix;
+
+  // The fix, as printed.
+  {
+    std::ifstream in(config_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    text.replace(text.find("enabled = false"), 15, "enabled = true");
+    std::ofstream(config_) << text;
+  }
+  Result r = cli("apply");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto [after, j2] = doctor();
+  EXPECT_EQ(after, 0) << j2.dump(1);
+
+  // And the tunnel now works: the host's next SCCRQ is remembered, and the
+  // LNS's answer from 1702 reaches the host's port 1701.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t waiter = fork();
+  if (waiter == 0) {
+    close(ready[0]);
+    int fd = open(("/run/netns/" + host).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(100);
+    int s = udp_bound("192.168.1.10", 1701);
+    if (s < 0 || !send_to(s, "203.0.113.5", 1701)) _exit(101);
+    timeval tv{0, 200000};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)!write(ready[1], "x", 1);
+    char buf[64];
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    for (int i = 0; i < 25; ++i) {  // 5 s: the answer is re-sent until it arrives
+      if (recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len) > 0)
+        _exit(ntohs(from.sin_port) == 1702 ? 0 : 102);
+      send_to(s, "203.0.113.5", 1701);
+    }
+    _exit(103);
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  int st = 0;
+  for (int i = 0; i < 50; ++i) {
+    server_answers();
+    if (waitpid(waiter, &st, WNOHANG) == waiter) break;
+    usleep(100000);
+  }
+  if (waitpid(waiter, &st, WNOHANG) == 0) {
+    kill(waiter, SIGKILL);
+    waitpid(waiter, &st, 0);
+  }
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+      << "the LNS's answer from 1702 did not reach the host after the fix (status " << st << ")\n"
+      << run("conntrack -L -p udp; nft list map inet vpnpt l2tp_sessions").out;
+}

@@ -126,6 +126,56 @@ TEST(DoctorSessions, TwoHostsRawEspToOnePeerWithSingle) {
   EXPECT_TRUE(check_sessions(config(), EspMode::Mux, e).empty());
 }
 
+// What tests/vm/t-l2tp-xl2tpd-control.sh's router holds with [l2tp]
+// enabled = false: each LAN host's tunnel to the LNS (masqueraded, the
+// second host's port remapped) UNREPLIED, and the LNS's answers from port
+// 1702 to those public ports, ending at the router:
+//   udp src=192.168.1.2 dst=203.0.113.2 sport=1701 dport=1701 [UNREPLIED]
+//       src=203.0.113.2 dst=203.0.113.1 sport=1701 dport=1701
+//   udp src=203.0.113.2 dst=203.0.113.1 sport=1702 dport=1701 [UNREPLIED]
+//       src=203.0.113.1 dst=203.0.113.2 sport=1701 dport=1702
+TEST(DoctorSessions, L2tpRepliesFromAnotherPortWithL2tpOff) {
+  auto ip = [](unsigned a, unsigned b, unsigned c, unsigned d) { return (a << 24) | (b << 16) | (c << 8) | d; };
+  const uint32_t lns = ip(203, 0, 113, 2), wan = ip(203, 0, 113, 1);
+  auto tunnel = [&](uint32_t host, uint16_t public_port) {
+    CtEntry e;
+    e.orig = {17, host, lns, 1701, 1701};
+    e.reply = {17, lns, wan, 1701, public_port};
+    e.status = 0x10 | 0x8;  // IPS_SRC_NAT | IPS_CONFIRMED, not IPS_SEEN_REPLY
+    return e;
+  };
+  auto answer = [&](uint16_t public_port) {
+    CtEntry e;
+    e.orig = {17, lns, wan, 1702, public_port};
+    e.reply = {17, wan, lns, public_port, 1702};
+    e.status = 0x8;
+    return e;
+  };
+  std::vector<CtEntry> e = {tunnel(ip(192, 168, 1, 2), 1701), answer(1701), tunnel(ip(192, 168, 1, 3), 1024),
+                            answer(1024)};
+  Config off = config("[l2tp]\nenabled = false\n");
+  auto f = check_sessions(off, EspMode::Mux, e);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].check, "l2tp-other-port");
+  EXPECT_EQ(f[0].found, "2 LAN hosts' L2TP tunnels (192.168.1.2, 192.168.1.3) to 203.0.113.2 get no reply: "
+                        "203.0.113.2 answers from port 1702 to the router's 203.0.113.1:1024, 203.0.113.1:1701");
+  EXPECT_NE(f[0].why.find("RFC 2661"), std::string::npos) << f[0].why;
+  EXPECT_NE(fix(f[0], "vpnpt").find("[l2tp]\nenabled = true"), std::string::npos) << fix(f[0], "vpnpt");
+  EXPECT_NE(fix(f[0], "vpnpt").find("vpnpt apply"), std::string::npos);
+
+  // vpnpt's [l2tp] on: its rules send such answers on; nothing to say.
+  EXPECT_TRUE(check_sessions(config(), EspMode::Mux, e).empty());
+  // A tunnel that got its reply works (the LNS answers from 1701 too).
+  std::vector<CtEntry> replied = e;
+  replied[0].status |= 0x2;  // IPS_SEEN_REPLY
+  replied[2].status |= 0x2;
+  EXPECT_TRUE(check_sessions(off, EspMode::Mux, replied).empty());
+  // An unanswered tunnel alone (the server is down) is not this.
+  EXPECT_TRUE(check_sessions(off, EspMode::Mux, {e[0], e[2]}).empty());
+  // An answer to another public port is not for this tunnel.
+  EXPECT_TRUE(check_sessions(off, EspMode::Mux, {e[0], answer(2000)}).empty());
+}
+
 TEST(DoctorReport, JsonAndText) {
   DoctorReport r;
   r.checks = {{"rules", "findings", ""}, {"sessions", "skipped", "conntrack unreadable"}};
