@@ -101,7 +101,10 @@ SystemSnapshot read_system(const Config& cfg) {
   std::string t = read_text("/etc/sysctl.conf");
   if (t.find("nf_conntrack_helper") != std::string::npos) s.settings.push_back({"/etc/sysctl.conf", t});
   s.pieces = probe_kernel(cfg);
-  s.esp_module = espmux::family_present() ? PieceState::Loaded : module_state("vpnpt_esp", "");
+  // Only esp = "mux" needs the module (check_system); looking it up in the
+  // modules tree costs time on a slow disk.
+  if (cfg.ipsec && cfg.esp == EspMode::Mux)
+    s.esp_module = espmux::family_present() ? PieceState::Loaded : module_state("vpnpt_esp", "");
   return s;
 }
 
