@@ -14,8 +14,9 @@
 #     boot 2: the table after nftables' ruleset, the module in mux mode, a
 #             PPTP call through the router, then restart/reload nftables,
 #             reload vpnpt (the table back each time, the call still carries
-#             traffic), stop vpnpt (only its table goes), and
-#             systemd-analyze security vpnpt
+#             traffic), stop vpnpt (only its table goes),
+#             systemd-analyze security vpnpt, and apply --confirm's
+#             transient systemd timer (reverts unconfirmed, keeps confirmed)
 # Output on the console, for tests/vm/run: "VPNPT_VM_RESULT PASS|FAIL NAME",
 # "VPNPT_VM_REBOOT" before the reboot, "VPNPT_VM_RC=<n>" at the end.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -210,4 +211,72 @@ else
 	cat /tmp/security.out
 	res FAIL security "systemd-analyze security failed"
 fi
+# apply --confirm under systemd: the revert is a transient timer
+# (systemd-run --on-active), which outlives the session that ran apply.
+# Unconfirmed, the timer's service restores the table byte for byte, also
+# when the config it came from is no longer readable; confirmed, the table
+# is kept after the timer has fired.
+confirm_by_timer() {
+	local a=/tmp/confirm-a.nft b=/tmp/confirm-b.nft cfg=/tmp/confirm-b.toml out unit t0
+	local vp=/usr/sbin/vpnpt
+	cbt_table() { nft list table inet vpnpt 2>&1; }
+	cbt_same_as() { cbt_table | cmp -s - "$1"; }
+	cbt_timer_state() { systemctl show -P SubState "$1.timer"; }
+	cbt_timer_done() { case "$(cbt_timer_state "$1")" in elapsed | dead) return 0 ;; esac; return 1; }
+	cbt_changed_config() {
+		cp /etc/vpnpt/vpnpt.toml $cfg
+		printf '[[forward]]\nservice = "wireguard"\nto = "192.168.1.10"\n' >> $cfg
+	}
+	cbt_arm() {   # apply --confirm 5 of the changed config; sets unit
+		cbt_changed_config
+		out=$($vp -c $cfg apply --confirm 5 2>&1) || { echo "$out"; return 1; }
+		echo "$out" | sed 's/^/  /'
+		unit=$(sed -n 's/.*(systemd timer \(vpnpt-revert-[0-9a-f]*\)\.timer).*/\1/p' <<<"$out")
+		[ -n "$unit" ]
+	}
+	run $vp apply > /dev/null || { res FAIL confirm-timer "vpnpt apply"; return; }
+	cbt_table > $a
+
+	t0=$(date +%s)
+	if ! cbt_arm; then
+		res FAIL confirm-timer "apply --confirm 5 did not arm a systemd timer"; return
+	fi
+	log "armed: $unit.timer $(cbt_timer_state "$unit") (ActiveState $(systemctl show -P ActiveState "$unit.timer"))"
+	cbt_table > $b
+	if [ "$(cbt_timer_state "$unit")" != waiting ]; then
+		systemctl status --no-pager "$unit.timer" 2>&1 | head -5
+		res FAIL confirm-timer "the transient timer $unit.timer is not waiting: $(cbt_timer_state "$unit")"
+	elif cmp -s $a $b || ! grep -q 51820 $b; then
+		res FAIL confirm-timer "the changed config is not what is loaded after apply --confirm"
+	elif echo 'this is not TOML' > $cfg && ! wait_for 20 cbt_same_as $a; then
+		diff $a <(cbt_table) | head -20
+		res FAIL confirm-timer "not confirmed: the table was not restored within 20 s"
+	elif $vp confirm > /tmp/confirm.out 2>&1 || [ $? != 4 ]; then
+		cat /tmp/confirm.out
+		res FAIL confirm-timer "vpnpt confirm after the revert: want exit 4 (nothing pending)"
+	else
+		log "not confirmed: restored byte for byte after $(( $(date +%s) - t0 ))s (timer $(cbt_timer_state "$unit"))"
+		res PASS confirm-timer-revert
+	fi
+
+	if ! cbt_arm; then
+		res FAIL confirm-timer "apply --confirm 5 (second) did not arm a systemd timer"; return
+	fi
+	cbt_table > $b
+	if ! run $vp confirm; then
+		res FAIL confirm-timer "vpnpt confirm"
+	elif ! wait_for 20 cbt_timer_done "$unit"; then
+		res FAIL confirm-timer "the timer $unit.timer did not fire within 20 s: $(cbt_timer_state "$unit")"
+	elif ! cbt_same_as $b; then
+		diff $b <(cbt_table) | head -20
+		res FAIL confirm-timer "confirmed, but the table changed once the timer fired"
+	else
+		log "confirmed: the table kept after $unit.timer fired ($(cbt_timer_state "$unit"))"
+		res PASS confirm-timer-kept
+	fi
+	run $vp apply > /dev/null
+	rm -f $a $b $cfg /tmp/confirm.out
+}
+confirm_by_timer
+
 finish poweroff
