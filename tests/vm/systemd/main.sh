@@ -15,8 +15,10 @@
 #             PPTP call through the router, then restart/reload nftables,
 #             reload vpnpt (the table back each time, the call still carries
 #             traffic), stop vpnpt (only its table goes),
-#             systemd-analyze security vpnpt, and apply --confirm's
-#             transient systemd timer (reverts unconfirmed, keeps confirmed)
+#             systemd-analyze security vpnpt, apply --confirm's
+#             transient systemd timer (reverts unconfirmed, keeps confirmed),
+#             and a libreswan IKEv2 peer (raw ESP through the module) from
+#             the LAN host to the server
 # Output on the console, for tests/vm/run: "VPNPT_VM_RESULT PASS|FAIL NAME",
 # "VPNPT_VM_REBOOT" before the reboot, "VPNPT_VM_RC=<n>" at the end.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -279,4 +281,39 @@ confirm_by_timer() {
 }
 confirm_by_timer
 
+# A real IPsec peer through the installed router, as t-ike-libreswan.sh:
+# libreswan (IKEv2, PSK, NAT-T off, so ESP stays raw and crosses
+# vpnpt_esp in mux mode) between host 1 and the server. vpnpt.service is
+# restarted first, so that the table is the unit's.
+tunnel_answers() { [ "$(tunnel_ping 1 1)" = 1 ]; }
+ipsec_peer() {
+	local got want m
+	run systemctl restart vpnpt.service
+	if ! wait_for 10 have_table "inet vpnpt"; then
+		res FAIL ipsec "vpnpt.service did not load its table: $(tables)"; return
+	fi
+	if ! esp_ready || ! ls_lab_up 1; then
+		ls_show_logs; res FAIL ipsec "libreswan peers did not start"; return
+	fi
+	run ls_initiate_all 1
+	if ! wait_for 60 ls_established 1; then
+		ls_show_logs; res FAIL ipsec "host 1: IKE did not install a child SA in 60s"; return
+	fi
+	# The initiator installs its SAs before the responder has finished.
+	wait_for 20 tunnel_answers
+	got=$(tunnel_ping 1 10)
+	want=$(printf '0x%x' "$(ls_spi_in 1)")
+	m=$(/usr/sbin/vpnpt status --json 2>/dev/null | jq -r --arg h "$(host_ip 1)" \
+		'.esp.mappings[]? | select(.host == $h and (.state | ascii_downcase) == "bound" and .spi_in != 0) | .spi_in' |
+		while read -r v; do printf '0x%x ' "$v"; done)
+	log "host 1: $got/10 replies through its libreswan tunnel; pluto's inbound SPI $want; bound in vpnpt_esp: ${m:-none}"
+	if [ "${got:-0}" -lt 8 ]; then
+		ls_show_logs; res FAIL ipsec "host 1: $got/10 through the IPsec tunnel"
+	elif ! grep -qw -- "$want" <<<"$m"; then
+		/usr/sbin/vpnpt status 2>&1 | sed 's/^/  /'; res FAIL ipsec "host 1: its inbound SPI $want is not bound to it"
+	else
+		res PASS ipsec
+	fi
+}
+ipsec_peer
 finish poweroff
