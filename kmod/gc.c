@@ -93,6 +93,17 @@ void mux_gc(struct mux *m, u64 now)
 	mux_unlock(&m->lock);
 }
 
+bool mux_idle(struct mux *m)
+{
+	bool idle;
+
+	mux_lock(&m->lock);
+	idle = !m->n_sa && !m->n_ike && !m->n_pairs && !m->n_peers && !m->n_hosts &&
+	       !m->n_held && !m->zdirty_len && !m->zflushing;
+	mux_unlock(&m->lock);
+	return idle;
+}
+
 /* mux_flush - forget every mapping; held packets are dropped. */
 void mux_flush(struct mux *m, u64 now)
 {

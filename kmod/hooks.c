@@ -89,7 +89,9 @@ static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *
 static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 				   const struct nf_hook_state *state)
 {
-	struct vpnpt_net *vn = vpnpt_net(state->net);
+	/* registered only while the netns is enabled; nf_hook() holds the
+	 * RCU read lock that keeps vn */
+	struct vpnpt_net *vn = vpnpt_net_rcu(state->net);
 	enum mux_verdict v;
 	struct mux_pkt p;
 	bool bridged;
@@ -99,7 +101,7 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 	 * with no conntrack pointer, and must be left alone too */
 	if (skb->_nfct)
 		return NF_ACCEPT;	/* tracked already, notrack, or an admin's template */
-	if (!READ_ONCE(vn->mux->p.enabled))
+	if (unlikely(!vn) || !READ_ONCE(vn->mux->p.enabled))
 		return NF_ACCEPT;	/* not asked to multiplex in this netns */
 	if (!parse(state->net, skb, vn, &p))
 		return NF_ACCEPT;

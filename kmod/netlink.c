@@ -74,18 +74,22 @@ cancel:
 
 static int get_mappings_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct vpnpt_net *vn = vpnpt_net(sock_net(skb->sk));
 	struct dump_ctx d = { .skb = skb, .cb = cb };
-	u32 start = cb->args[0], next;
+	u32 start = cb->args[0], next = start;
+	struct vpnpt_net *vn;
 
-	next = mux_dump(vn->mux, start, vpnpt_now(), put_view, &d);
+	rcu_read_lock();
+	vn = vpnpt_net_rcu(sock_net(skb->sk));
+	if (vn)		/* none: never enabled, nothing to dump */
+		next = mux_dump(vn->mux, start, vpnpt_now(), put_view, &d);
+	rcu_read_unlock();
 	cb->args[0] = next;
 	return next == start ? 0 : skb->len;
 }
 
 static int get_counters_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
+	struct vpnpt_net *vn;
 	struct sk_buff *msg;
 	struct nlattr *nest;
 	void *hdr;
@@ -100,9 +104,14 @@ static int get_counters_doit(struct sk_buff *skb, struct genl_info *info)
 	nest = nla_nest_start(msg, VPNPT_ESP_A_COUNTERS);
 	if (!nest)
 		goto nospace;
+	rcu_read_lock();
+	vn = vpnpt_net_rcu(genl_info_net(info));	/* none: all 0 */
 	for (c = 0; c < VPNPT_ESP_C_NUM; c++)
-		if (nla_put_u64_64bit(msg, c + 1, mux_counter(vn->mux, c), VPNPT_ESP_A_PAD))
+		if (nla_put_u64_64bit(msg, c + 1, vn ? mux_counter(vn->mux, c) : 0, VPNPT_ESP_A_PAD)) {
+			rcu_read_unlock();
 			goto nospace;
+		}
+	rcu_read_unlock();
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
@@ -113,12 +122,11 @@ nospace:
 
 static int get_params_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
 	struct mux_params p;
 	struct sk_buff *msg;
 	void *hdr;
 
-	mux_params_get(vn->mux, &p);
+	vpnpt_net_params_get(genl_info_net(info), &p);
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -147,12 +155,11 @@ nospace:
 
 static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
 	struct nlattr **a = info->attrs;
 	struct mux_params p;
 	int ret;
 
-	mux_params_get(vn->mux, &p);
+	vpnpt_net_params_get(genl_info_net(info), &p);
 #define VPNPT_GET(attr, name, def, lo, hi)				\
 	if (a[VPNPT_ESP_A_##attr])					\
 		p.name = nla_get_u32(a[VPNPT_ESP_A_##attr]);
@@ -177,37 +184,19 @@ static int set_params_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
-	{
-		struct mux_params old;
-
-		mux_params_get(vn->mux, &old);
-		/* the name's index now; the netdev notifier follows it from
-		 * here (rtnl orders this against it) */
-		rtnl_lock();
-		p.wan_ifindex = vpnpt_net_wan_lookup(vn, p.wan_name);
-		ret = mux_params_set(vn->mux, &p);
-		rtnl_unlock();
-		if (!ret && (old.zone_base != p.zone_base || old.zone_count != p.zone_count))
-			vpnpt_net_zones_changed(vn);
-		/* switched on again, or onto another interface: it did not see
-		 * what crossed meanwhile */
-		if (!ret && p.enabled && p.wan_ifindex &&
-		    (!old.enabled || old.wan_ifindex != p.wan_ifindex))
-			mux_blind_end(vn->mux, vpnpt_now());
-	}
+	/* enabling creates the tables, hook and gc; disabling gives them
+	 * back (pernet.c) */
+	ret = vpnpt_net_params_set(genl_info_net(info), &p);
 	if (ret == -EBUSY)
 		GENL_SET_ERR_MSG(info, "zone range in use: flush first");
-	else if (ret)
+	else if (ret == -EINVAL)
 		GENL_SET_ERR_MSG(info, "inconsistent parameters (idle < pending, or zones past 65535)");
 	return ret;
 }
 
 static int flush_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct vpnpt_net *vn = vpnpt_net(genl_info_net(info));
-
-	mux_flush(vn->mux, vpnpt_now());
-	vpnpt_net_housekeep(vn);	/* drops held packets, flushes zones */
+	vpnpt_net_flush(genl_info_net(info));	/* held packets dropped, zones flushed */
 	return 0;
 }
 

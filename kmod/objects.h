@@ -195,7 +195,6 @@ enum mux_verdict mux_hold(struct mux *m, struct mux_peer *pe, struct mux_host *h
 bool mux_sa_window_over(const struct mux_sa *sa);
 
 /* parameters (params.c) */
-bool mux_params_valid(const struct mux_params *p);
 void mux_params_store(struct mux *m, const struct mux_params *p);
 
 #endif /* VPNPT_OBJECTS_H */

@@ -49,6 +49,8 @@ struct mux_params {
 };
 
 void mux_params_default(struct mux_params *p);
+/* The tunables within the uapi table's ranges, idle >= pending, zones fit. */
+bool mux_params_valid(const struct mux_params *p);
 
 enum mux_verdict {
 	MUX_PASS,		/* not ours: leave the packet alone (zone 0) */
@@ -171,6 +173,9 @@ void mux_params_get(struct mux *m, struct mux_params *p);
 enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			      void *cookie, void *aux, u16 *zone);
 void mux_gc(struct mux *m, u64 now);
+/* Nothing left: no mapping, pair, peer, host, held packet or zone waiting
+ * for its flush (the caller checks released/expired, which it drains). */
+bool mux_idle(struct mux *m);
 void mux_flush(struct mux *m, u64 now);
 
 /* Held packets whose turn came (released) or whose time ran out (expired). */

@@ -8,7 +8,8 @@ header (kmod/uapi/vpnpt_esp.h, --uapi or $VPNPT_WORK/kmod/uapi/vpnpt_esp.h).
 
   genl.py resolve            CTRL_CMD_GETFAMILY "vpnpt_esp": prints the id
   genl.py get-params         prints "enabled=N wan_ifindex=N ..."
-  genl.py set-params K=V...  e.g. enabled=1 (u8/u16/u32 as the module expects)
+  genl.py set-params K=V...  e.g. wan_ifname=eth0 enabled=1 (u8/u16/u32/string as the
+                             module expects)
   genl.py flush
   genl.py dump               GET_MAPPINGS: one line per mapping, then "mappings N"
 
@@ -109,6 +110,8 @@ def value(name, raw):
 
 
 def encode(name, v):
+    if name.endswith("IFNAME"):
+        return v.encode() + b"\0"
     fmt = "=B" if name in U8 else "=H" if name in U16 else "=Q" if name in U64 else "=I"
     return struct.pack(fmt, int(v, 0))
 
