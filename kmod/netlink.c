@@ -33,7 +33,15 @@ static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
 struct dump_ctx {
 	struct sk_buff *skb;
 	struct netlink_callback *cb;
+	u32 gen;		/* the tables' generation (mux_dump) */
 };
+
+/* cb->seq for generation @gen: never 0, which nl_dump_check_consistent()
+ * takes for "no message yet". */
+static unsigned int dump_seq(u32 gen)
+{
+	return (gen << 1) | 1;
+}
 
 static int put_view(void *arg, const struct mux_view *v)
 {
@@ -45,6 +53,9 @@ static int put_view(void *arg, const struct mux_view *v)
 			  &vpnpt_genl_family, NLM_F_MULTI, VPNPT_ESP_CMD_GET_MAPPINGS);
 	if (!hdr)
 		return 1;
+	/* the tables changed since an earlier message: NLM_F_DUMP_INTR */
+	d->cb->seq = dump_seq(d->gen);
+	genl_dump_check_consistent(d->cb, hdr);
 	if (nla_put_u8(skb, VPNPT_ESP_A_KIND, v->kind) ||
 	    nla_put_in_addr(skb, VPNPT_ESP_A_HOST, v->host) ||
 	    nla_put_in_addr(skb, VPNPT_ESP_A_PEER, v->peer) ||
@@ -74,17 +85,29 @@ cancel:
 
 static int get_mappings_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
+	struct vpnpt_pernet *pn = vpnpt_pernet(sock_net(skb->sk));
+	/* where the last message ended: resumed, not walked to from the head */
+	struct mux_dump_pos pos = {
+		.phase = cb->args[0], .bucket = cb->args[1], .skip = cb->args[2],
+	};
 	struct dump_ctx d = { .skb = skb, .cb = cb };
-	u32 start = cb->args[0], next = start;
 	struct vpnpt_net *vn;
+	u32 taken = 0;
 
 	rcu_read_lock();
-	vn = vpnpt_net_rcu(sock_net(skb->sk));
-	if (vn)		/* none: never enabled, nothing to dump */
-		next = mux_dump(vn->mux, start, vpnpt_now(), put_view, &d);
+	vn = rcu_dereference(pn->vn);
+	if (vn) {
+		taken = mux_dump(vn->mux, &pos, vpnpt_now(), put_view, &d, &d.gen);
+	} else {	/* never enabled, or released: nothing to dump */
+		pos.phase = MUX_DUMP_DONE;
+		d.gen = READ_ONCE(pn->dump_gen);
+	}
 	rcu_read_unlock();
-	cb->args[0] = next;
-	return next == start ? 0 : skb->len;
+	cb->args[0] = pos.phase;
+	cb->args[1] = pos.bucket;
+	cb->args[2] = pos.skip;
+	cb->seq = dump_seq(d.gen);	/* NLMSG_DONE is checked too */
+	return taken ? skb->len : 0;
 }
 
 static int get_counters_doit(struct sk_buff *skb, struct genl_info *info)

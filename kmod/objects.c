@@ -151,6 +151,7 @@ void mux_tabs_replace(struct mux *m, struct mux_htab **nt)
 	int t;
 
 	lockdep_assert_held(&m->lock);
+	m->dump_gen++;		/* every chain changes */
 	list_for_each_entry(sa, &m->sas, list) {
 		if (nt[MUX_T_IN] && !hlist_unhashed(&sa->in_node)) {
 			hlist_del_init_rcu(&sa->in_node);
@@ -206,6 +207,7 @@ int mux_init(struct mux *m, const struct mux_params *p, u32 seed)
 	mux_lock_init(&m->lock);
 	mux_params_store(m, p);
 	m->seed = seed;
+	m->dump_gen = 1;
 	/* small until enabled: a namespace that never multiplexes pays little */
 	for (i = 0; i < MUX_T_NUM; i++) {
 		struct mux_htab *h = htab_alloc(p->enabled ? tab_bits(p, i) : MUX_HTAB_MIN_BITS);
@@ -534,6 +536,7 @@ void mux_sa_free(struct mux *m, struct mux_sa *sa, bool tombstone)
 
 	lockdep_assert_held(&m->lock);
 	sa_unhash(sa);
+	m->dump_gen++;
 	list_del(&sa->list);
 	list_del(&sa->pair_node);
 	list_del_init(&sa->pend_node);
@@ -592,6 +595,8 @@ struct mux_sa *mux_sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 reaso
 
 void mux_sa_set_out(struct mux *m, struct mux_sa *sa, u32 spi)
 {
+	lockdep_assert_held(&m->lock);
+	m->dump_gen++;		/* dumped from the outbound table from now */
 	sa->spi_out = spi;
 	hlist_add_head_rcu(&sa->out_node,
 			   mux_bucket(mux_tab_locked(m, MUX_T_OUT), mux_hkey(m, sa->peer, spi, MUX_T_OUT)));
@@ -599,6 +604,8 @@ void mux_sa_set_out(struct mux *m, struct mux_sa *sa, u32 spi)
 
 void mux_sa_set_in(struct mux *m, struct mux_sa *sa, u32 spi)
 {
+	lockdep_assert_held(&m->lock);
+	m->dump_gen++;
 	sa->spi_in = spi;
 	hlist_add_head_rcu(&sa->in_node,
 			   mux_bucket(mux_tab_locked(m, MUX_T_IN), mux_hkey(m, sa->peer, spi, MUX_T_IN)));
@@ -612,6 +619,7 @@ struct mux_ike *mux_ike_new(struct mux *m, struct mux_pair *pr, const struct ike
 
 	if (unlikely(!ik))
 		return NULL;
+	m->dump_gen++;
 	ik->pair = pr;
 	ik->ispi = i->ispi;
 	ik->version = i->version;
@@ -634,6 +642,7 @@ void mux_ike_free(struct mux *m, struct mux_ike *ik)
 	struct mux_pair *pr = ik->pair;
 
 	lockdep_assert_held(&m->lock);
+	m->dump_gen++;
 	hlist_del_init(&ik->hnode);
 	list_del(&ik->list);
 	list_del(&ik->host_node);

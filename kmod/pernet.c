@@ -215,6 +215,7 @@ static struct vpnpt_net *vn_create(struct net *net, struct vpnpt_pernet *pn,
 		goto err_mux;
 	vn->mux->ops.local_spi = local_spi;
 	vn->mux->ops.ctx = net;
+	vn->mux->dump_gen = pn->dump_gen;	/* a dump across two lives sees a change */
 	INIT_DELAYED_WORK(&vn->gc, gc_work);
 	INIT_WORK(&vn->reinject, reinject_work);
 	flush_zone_range(vn);
@@ -288,6 +289,7 @@ static void vn_release(struct vpnpt_pernet *pn)
 	lockdep_assert_held(&pn->lock);
 	mux_params_get(vn->mux, &pn->p);
 	pn->p.wan_ifindex = 0;
+	WRITE_ONCE(pn->dump_gen, vn->mux->dump_gen + 1);
 	rtnl_lock();
 	RCU_INIT_POINTER(pn->vn, NULL);		/* the notifier reads it under RTNL */
 	rtnl_unlock();
@@ -449,6 +451,7 @@ static int __net_init vpnpt_net_init(struct net *net)
 	/* nothing allocated, hooked or scheduled until enabled */
 	mutex_init(&pn->lock);
 	mux_params_default(&pn->p);
+	pn->dump_gen = 1;
 	INIT_WORK(&pn->release, release_work);
 	return 0;
 }

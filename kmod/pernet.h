@@ -19,6 +19,7 @@ struct vpnpt_pernet {
 	struct vpnpt_net __rcu *vn;	/* NULL while never enabled / released */
 	struct mutex lock;		/* serialises vn's creation and release */
 	struct mux_params p;		/* the parameters while vn is NULL */
+	u32 dump_gen;			/* carried across vn's lives (dumps) */
 	struct work_struct release;	/* gc found vn disabled and empty */
 	bool exiting;
 };

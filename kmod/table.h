@@ -133,6 +133,8 @@ struct mux {
 	u32 n_peers, n_hosts;
 	u64 held_bytes;		/* truesize of the held packets */
 	u64 mem;		/* bytes of table objects allocated (ksize) */
+	u32 dump_gen;		/* bumped when a mapping enters, moves between
+				 * or leaves the tables (dumps: cb->seq) */
 	/* zone allocator: FIFO of free zone indexes; freed zones go to
 	 * dirty[] first so the caller can flush conntrack before reuse */
 	u16 *zfree, *zdirty;
@@ -187,10 +189,28 @@ static inline void mux_held_free(struct mux_held *h) { mux_free(h); }
 u32 mux_zone_take_dirty(struct mux *m, u16 *zones, u32 max);
 void mux_zone_release(struct mux *m, u16 zone);
 
-/* Calls @fn for every mapping from index @start on, under the lock, until
- * it returns non-zero; returns the index of the first mapping not taken. */
-u32 mux_dump(struct mux *m, u32 start, u64 now,
-	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx);
+/*
+ * Where a dump resumes: a table, a bucket of it, and how many entries of
+ * that bucket's chain were passed.  Zeroed: from the start.  The ESP SAs
+ * are taken from the outbound table, then those with only an inbound SPI
+ * from the inbound one, then the IKE SAs: resuming costs one chain, not a
+ * walk from the head.
+ */
+enum mux_dump_phase { MUX_DUMP_OUT, MUX_DUMP_IN_ONLY, MUX_DUMP_IKE, MUX_DUMP_DONE };
+struct mux_dump_pos {
+	u32 phase;		/* enum mux_dump_phase */
+	u32 bucket;
+	u32 skip;
+};
+
+/* Calls @fn for every mapping from @pos on, under the lock, until it
+ * returns non-zero (that mapping is the first one next time) or every
+ * mapping was taken (pos->phase is then MUX_DUMP_DONE).  Returns how many
+ * @fn took.  *@gen (before the first call of @fn) is the tables' generation:
+ * a mapping that exists from the first call to the last is taken exactly
+ * once when it did not change between them. */
+u32 mux_dump(struct mux *m, struct mux_dump_pos *pos, u64 now,
+	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx, u32 *gen);
 
 /* The most mux->mem can reach with @p (bytes), whatever packets arrive. */
 u64 mux_mem_bound(const struct mux_params *p);

@@ -89,8 +89,10 @@ const char* cmd_name(uint8_t cmd) {
 }
 
 // Sends @m and calls @parse for every reply message (dump or single).
+// With @interrupted, a dump the module marked NLM_F_DUMP_INTR (the tables
+// changed while it was read) sets it instead of failing.
 template <typename F>
-void transact(const Conn& c, Msg m, uint8_t cmd, F&& parse) {
+void transact(const Conn& c, Msg m, uint8_t cmd, F&& parse, bool* interrupted = nullptr) {
   nl_sock* s = c.sock.get();
   auto trampoline = [](nl_msg* msg, void* arg) -> int {
     (*static_cast<F*>(arg))(msg);
@@ -104,6 +106,10 @@ void transact(const Conn& c, Msg m, uint8_t cmd, F&& parse) {
   if (dump) nl_socket_disable_auto_ack(s);
   int err = nl_send_auto(s, m.get());
   if (err >= 0) err = dump ? nl_recvmsgs_default(s) : nl_wait_for_ack(s);
+  if (err == -NLE_DUMP_INTR && interrupted) {
+    *interrupted = true;  // libnl read the dump to its end
+    return;
+  }
   if (err < 0) {
     std::string hint;
     if (err == -NLE_PERM)
@@ -199,33 +205,42 @@ Params get_params() {
   return p;
 }
 
+// The module dumps in many messages and marks a dump during which mappings
+// came, went or moved (one may be missing or shown twice): read it again,
+// three times at most; the last one is kept whatever it says (a table that
+// busy is a snapshot of something in motion anyway).
 std::vector<Mapping> dump_mappings() {
-  Conn c = need_family();
   std::vector<Mapping> out;
-  transact(c, new_msg(c, VPNPT_ESP_CMD_GET_MAPPINGS, NLM_F_DUMP), VPNPT_ESP_CMD_GET_MAPPINGS,
-           [&](nl_msg* msg) {
-             nlattr* tb[VPNPT_ESP_A_MAX + 1];
-             parse_attrs(msg, tb);
-             Mapping m;
-             m.kind = u8(tb, VPNPT_ESP_A_KIND) == VPNPT_ESP_KIND_IKE ? "ike" : "esp";
-             m.host = ip4(u32(tb, VPNPT_ESP_A_HOST));
-             m.peer = ip4(u32(tb, VPNPT_ESP_A_PEER));
-             m.spi_out = u32(tb, VPNPT_ESP_A_SPI_OUT);
-             m.spi_in = u32(tb, VPNPT_ESP_A_SPI_IN);
-             m.state = state_name(u8(tb, VPNPT_ESP_A_STATE));
-             m.reason = reason_name(u8(tb, VPNPT_ESP_A_REASON));
-             m.zone = u16(tb, VPNPT_ESP_A_ZONE);
-             m.age_ms = u64(tb, VPNPT_ESP_A_AGE_MS);
-             m.idle_ms = u64(tb, VPNPT_ESP_A_IDLE_MS);
-             m.packets_out = u64(tb, VPNPT_ESP_A_PKTS_OUT);
-             m.packets_in = u64(tb, VPNPT_ESP_A_PKTS_IN);
-             m.bytes_out = u64(tb, VPNPT_ESP_A_BYTES_OUT);
-             m.bytes_in = u64(tb, VPNPT_ESP_A_BYTES_IN);
-             m.ike_ispi = u64(tb, VPNPT_ESP_A_IKE_ISPI);
-             m.ike_rspi = u64(tb, VPNPT_ESP_A_IKE_RSPI);
-             m.ike_version = u8(tb, VPNPT_ESP_A_IKE_VERSION);
-             out.push_back(std::move(m));
-           });
+  bool interrupted = true;
+  for (int attempt = 0; interrupted && attempt < 3; attempt++) {
+    Conn c = need_family();
+    out.clear();
+    interrupted = false;
+    transact(c, new_msg(c, VPNPT_ESP_CMD_GET_MAPPINGS, NLM_F_DUMP), VPNPT_ESP_CMD_GET_MAPPINGS,
+             [&](nl_msg* msg) {
+               nlattr* tb[VPNPT_ESP_A_MAX + 1];
+               parse_attrs(msg, tb);
+               Mapping m;
+               m.kind = u8(tb, VPNPT_ESP_A_KIND) == VPNPT_ESP_KIND_IKE ? "ike" : "esp";
+               m.host = ip4(u32(tb, VPNPT_ESP_A_HOST));
+               m.peer = ip4(u32(tb, VPNPT_ESP_A_PEER));
+               m.spi_out = u32(tb, VPNPT_ESP_A_SPI_OUT);
+               m.spi_in = u32(tb, VPNPT_ESP_A_SPI_IN);
+               m.state = state_name(u8(tb, VPNPT_ESP_A_STATE));
+               m.reason = reason_name(u8(tb, VPNPT_ESP_A_REASON));
+               m.zone = u16(tb, VPNPT_ESP_A_ZONE);
+               m.age_ms = u64(tb, VPNPT_ESP_A_AGE_MS);
+               m.idle_ms = u64(tb, VPNPT_ESP_A_IDLE_MS);
+               m.packets_out = u64(tb, VPNPT_ESP_A_PKTS_OUT);
+               m.packets_in = u64(tb, VPNPT_ESP_A_PKTS_IN);
+               m.bytes_out = u64(tb, VPNPT_ESP_A_BYTES_OUT);
+               m.bytes_in = u64(tb, VPNPT_ESP_A_BYTES_IN);
+               m.ike_ispi = u64(tb, VPNPT_ESP_A_IKE_ISPI);
+               m.ike_rspi = u64(tb, VPNPT_ESP_A_IKE_RSPI);
+               m.ike_version = u8(tb, VPNPT_ESP_A_IKE_VERSION);
+               out.push_back(std::move(m));
+             }, &interrupted);
+  }
   return out;
 }
 

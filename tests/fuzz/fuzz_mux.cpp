@@ -649,10 +649,11 @@ void World::check() {
     it = ike_up_.erase(it);
   }
   std::vector<struct mux_view> v;
-  mux_dump(&m_, 0, now_, [](void* ctx, const struct mux_view* e) {
+  struct mux_dump_pos pos = {};
+  mux_dump(&m_, &pos, now_, [](void* ctx, const struct mux_view* e) {
     static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*e);
     return 0;
-  }, &v);
+  }, &v, nullptr);
   uint32_t n_esp = 0, n_ike = 0;
   std::map<uint32_t, uint32_t> per_host, per_peer, per_held;
   std::map<uint16_t, std::pair<uint32_t, uint32_t>> zones;

@@ -113,10 +113,11 @@ class Mux {
   uint32_t sas() { return mux_nr_sas(m_.get()); }
   std::vector<struct mux_view> dump() {
     std::vector<struct mux_view> v;
-    mux_dump(m_.get(), 0, now, [](void* ctx, const struct mux_view* e) {
+    struct mux_dump_pos pos = {};
+    mux_dump(m_.get(), &pos, now, [](void* ctx, const struct mux_view* e) {
       static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*e);
       return 0;
-    }, &v);
+    }, &v, nullptr);
     return v;
   }
 

@@ -5,6 +5,8 @@
 //   H2 192.168.1.12 --+                          +-- R2 198.51.100.8
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "harness.h"
 
 using namespace kmodtest;
@@ -452,31 +454,58 @@ TEST(Control, FlushAndParams) {
   EXPECT_EQ(mux_params_set(mx.m(), &p), -EBUSY) << "zone range busy";
 }
 
-TEST(Control, DumpResumesFromAnIndex) {
+// A dump in many messages resumes where the last one ended (the position
+// in the tables, not an index walked to from the head): every mapping is
+// taken exactly once, however small the messages, and a change between two
+// messages shows in the generation.
+TEST(Control, DumpResumesWhereTheLastMessageEnded) {
   Mux mx;
+  std::set<std::pair<uint32_t, uint32_t>> want;
   for (uint32_t i = 0; i < 10; i++) {
     mx.esp_out(H1 + (i << 24), R, 100 + i);
     mx.advance(6000);  // pending expiry: none bound, so re-create
   }
-  mx.esp_out(H1, R, 1);
-  mx.esp_out(H1, R, 2);
-  mx.esp_out(H1, R, 3);
-  std::vector<struct mux_view> got;
-  u32 next = mux_dump(mx.m(), 0, mx.now, [](void* ctx, const struct mux_view* v) {
-    auto* g = static_cast<std::vector<struct mux_view>*>(ctx);
-    if (g->size() == 2) return 1;
-    g->push_back(*v);
-    return 0;
-  }, &got);
-  EXPECT_EQ(next, 2u);
-  got.clear();
-  next = mux_dump(mx.m(), next, mx.now, [](void* ctx, const struct mux_view* v) {
-    static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*v);
-    return 0;
-  }, &got);
-  EXPECT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].spi_out, 3u);
-  EXPECT_EQ(next, 3u);
+  // 300 pending SAs: 20 hosts (max_per_host is 16), each to a peer of its own
+  for (uint32_t h = 0; h < 20; h++)
+    for (uint32_t spi = 1; spi <= 15; spi++) {
+      mx.esp_out(H1 + (h << 24), R + (h << 24), h * 100 + spi);
+      want.insert({H1 + (h << 24), h * 100 + spi});
+    }
+  struct Batch {
+    std::vector<struct mux_view> got;
+    size_t limit;  // a message full: the mapping is refused, taken next time
+  };
+  for (size_t room : {1, 7, 1000}) {
+    struct mux_dump_pos pos = {};
+    Batch b{{}, 0};
+    u32 gen0 = 0, gen = 0, calls = 0;
+    while (pos.phase != MUX_DUMP_DONE) {
+      size_t before = b.got.size();
+      b.limit = before + room;
+      u32 taken = mux_dump(mx.m(), &pos, mx.now, [](void* ctx, const struct mux_view* v) {
+        auto* bb = static_cast<Batch*>(ctx);
+        if (bb->got.size() == bb->limit) return 1;
+        bb->got.push_back(*v);
+        return 0;
+      }, &b, &gen);
+      if (!calls++) gen0 = gen;
+      EXPECT_EQ(gen, gen0);
+      EXPECT_EQ(taken, b.got.size() - before);
+      EXPECT_LE(taken, room);
+      ASSERT_LT(calls, 1000u);
+    }
+    std::set<std::pair<uint32_t, uint32_t>> have;
+    for (auto& v : b.got)
+      EXPECT_TRUE(have.insert({v.host, v.spi_out}).second) << "taken twice: " << v.spi_out;
+    EXPECT_EQ(have, want) << "room " << room;
+  }
+  // a new mapping between two messages bumps the generation
+  struct mux_dump_pos pos = {};
+  u32 g1 = 0, g2 = 0;
+  mux_dump(mx.m(), &pos, mx.now, [](void*, const struct mux_view*) { return 1; }, nullptr, &g1);
+  mx.esp_out(H1, R, 1000);
+  mux_dump(mx.m(), &pos, mx.now, [](void*, const struct mux_view*) { return 1; }, nullptr, &g2);
+  EXPECT_NE(g1, g2);
 }
 
 }  // namespace

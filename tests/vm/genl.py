@@ -11,7 +11,14 @@ header (kmod/uapi/vpnpt_esp.h, --uapi or $VPNPT_WORK/kmod/uapi/vpnpt_esp.h).
   genl.py set-params K=V...  e.g. wan_ifname=eth0 enabled=1 (u8/u16/u32/string as the
                              module expects)
   genl.py flush
+  genl.py counters           GET_COUNTERS: one "name=value" line each
   genl.py dump               GET_MAPPINGS: one line per mapping, then "mappings N"
+  genl.py dump-check         GET_MAPPINGS, each read (one netlink skb) timed (the
+                             kernel fills the next message in it): every mapping must
+                             come once, without NLM_F_DUMP_INTR; prints the count,
+                             esp_out_new_spi, and the time of a read at the start and
+                             at the end of the dump (medians of the first and last
+                             fifth of the reads)
 
 Exit status: 0 ok; 1 the kernel refused (prints "error EPERM ..."); 2 the
 family does not exist (prints "no family").
@@ -35,6 +42,14 @@ U8 = {"KEEP_IKE_PORT", "ENABLED", "KIND", "STATE", "REASON", "IKE_VERSION"}
 U16 = {"ZONE_BASE", "ZONE_COUNT", "ZONE"}
 U64 = {"AGE_MS", "IDLE_MS", "PKTS_OUT", "PKTS_IN", "BYTES_OUT", "BYTES_IN", "IKE_ISPI", "IKE_RSPI"}
 ADDR = {"HOST", "PEER"}
+
+
+def counter_names():
+    path = os.environ.get("VPNPT_UAPI") or os.path.join(os.environ.get("VPNPT_WORK", "."),
+                                                        "kmod/uapi/vpnpt_esp.h")
+    with open(path) as f:
+        body = f.read().split("#define VPNPT_ESP_COUNTERS(X)", 1)[1]
+        return re.findall(r'X\((\w+), "(\w+)"\)', body.split("\n\n", 1)[0])
 
 
 def enum_of(text, name, prefix):
@@ -121,6 +136,58 @@ def refused(what, err):
     return 1
 
 
+NLM_F_DUMP_INTR = 0x10
+
+
+def dump_check(g, fam, cmds, names):
+    import time
+    g.seq += 1
+    body = struct.pack("=BBH", cmds["GET_MAPPINGS"], 1, 0)
+    g.s.send(struct.pack("=IHHII", 16 + len(body), fam, NLM_F_REQUEST | NLM_F_DUMP, g.seq, 0) + body)
+    reads, seen, dup, intr, n = [], set(), 0, 0, 0
+    t_start = time.perf_counter_ns()
+    done = False
+    while not done:
+        t0 = time.perf_counter_ns()
+        buf = g.s.recv(1 << 16)     # the kernel fills up to 32 KiB a message
+        reads.append(time.perf_counter_ns() - t0)
+        off = 0
+        while off + 16 <= len(buf):
+            ln, typ, flags, _, _ = struct.unpack_from("=IHHII", buf, off)
+            msg = buf[off + 16:off + ln]
+            off += (ln + 3) & ~3
+            if flags & NLM_F_DUMP_INTR:
+                intr += 1
+            if typ == NLMSG_ERROR:
+                return refused("dump", -struct.unpack_from("=i", msg)[0])
+            if typ == NLMSG_DONE:
+                done = True
+                break
+            a = attrs(msg[4:])
+            key = tuple(a.get(names[k], b"") for k in ("KIND", "HOST", "PEER", "SPI_OUT", "SPI_IN", "IKE_ISPI"))
+            n += 1
+            if key in seen:
+                dup += 1
+            seen.add(key)
+    total = time.perf_counter_ns() - t_start
+    err, r = g.request(fam, cmds["GET_COUNTERS"])
+    cn = [c for _, c in counter_names()]
+    cnt = {}
+    if not err and r:
+        for t, v in attrs(r[0][names["COUNTERS"]]).items():
+            if 0 < t <= len(cn):
+                cnt[cn[t - 1]] = struct.unpack("=Q", v[:8])[0]
+    body = reads[:-1] if len(reads) > 10 else reads     # the last read: a short message and DONE
+    k = max(1, len(body) // 5)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    first, last = med(body[:k]), med(body[-k:])
+    print("mappings %d unique %d duplicates %d intr %d esp_out_new_spi %d reads %d total_ms %.1f "
+          "first_read_us %.0f last_read_us %.0f ratio %.2f" %
+          (n, len(seen), dup, intr, cnt.get("esp_out_new_spi", 0), len(reads), total / 1e6,
+           first / 1e3, last / 1e3, last / first), flush=True)
+    return 0 if not dup and not intr else 1
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -169,6 +236,17 @@ def main():
                            if t in by_num and by_num[t] in ("KIND", "HOST", "PEER", "SPI_OUT", "SPI_IN", "STATE")))
         print("mappings %d" % len(r), flush=True)
         return 0
+    if cmd == "counters":
+        err, r = g.request(fam, cmds["GET_COUNTERS"])
+        if err:
+            return refused("counters", err)
+        cn = [c for _, c in counter_names()]
+        for t, v in sorted(attrs(r[0][names["COUNTERS"]]).items()):
+            if 0 < t <= len(cn):
+                print("%s=%d" % (cn[t - 1], struct.unpack("=Q", v[:8])[0]))
+        return 0
+    if cmd == "dump-check":
+        return dump_check(g, fam, cmds, names)
     print("unknown command " + cmd, file=sys.stderr)
     return 2
 

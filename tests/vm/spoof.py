@@ -19,7 +19,10 @@ kernel does not check the source of a header we wrote).
       SPEC is comma-separated key=value: ns=NS (required), dst=ADDR
       (required), ndst=K (cycle through K consecutive destinations from
       dst), src=ADDR (forged source; default: NS's own), spi=N (fixed; with
-      ndst, N+k to the k-th destination) or spi=random (a new SPI per packet).
+      ndst, N+k to the k-th destination), spi=random (a new SPI per packet)
+      or spi=seq (0x10000 + the packet's number: a new SPI per packet, the
+      same in every run). --count N: stop after N packets; --pps 0: as fast
+      as the sockets take them.
       --follow: a stream whose namespace is deleted pauses, and resumes in
       the namespace created next under that name (one flood for many labs).
       The first packet a stream gets out in a namespace prints "up NS INODE"
@@ -125,7 +128,8 @@ class Stream:
         base = int(ipaddress.IPv4Address(kv["dst"]))
         self.dsts = [str(ipaddress.IPv4Address(base + k)) for k in range(int(kv.get("ndst", 1)))]
         spi = kv.get("spi", "random")
-        self.spi = None if spi == "random" else int(spi, 0)
+        self.seq_spi = spi == "seq"
+        self.spi = None if spi in ("random", "seq") else int(spi, 0)
         self.sock, self.ino, self.checked, self.up = None, None, 0.0, False
         self.k = 0
         self.seq = 0
@@ -165,7 +169,12 @@ class Stream:
         dst = self.dsts[i]
         self.k += 1
         self.seq += 1
-        spi = (secrets.randbits(32) | 0x100) if self.spi is None else self.spi + i
+        if self.seq_spi:
+            spi = 0x10000 + self.k - 1
+        elif self.spi is None:
+            spi = secrets.randbits(32) | 0x100
+        else:
+            spi = self.spi + i
         esp = struct.pack("!II", spi, self.seq) + secrets.token_bytes(64)
         try:
             if self.src:
@@ -194,15 +203,18 @@ def cmd_esp(a):
     streams = [Stream(s) for s in a.stream]
     sent = 0
     t0 = time.monotonic()
-    gap = 1.0 / a.pps
+    gap = 1.0 / a.pps if a.pps > 0 else 0
     nxt = t0
-    while not stop and (a.duration <= 0 or time.monotonic() - t0 < a.duration):
+    while not stop and (a.duration <= 0 or time.monotonic() - t0 < a.duration) and \
+            (a.count <= 0 or sent < a.count):
         for st in streams:
             if a.follow:
                 st.follow()
             sent += st.send()
         if sent == a.report:
             print("running: %d sent" % sent, flush=True)
+        if not gap:
+            continue
         nxt += gap * len(streams)
         d = nxt - time.monotonic()
         if d > 0:
@@ -228,6 +240,7 @@ def main():
     es.add_argument("--stream", action="append", required=True)
     es.add_argument("--pps", type=float, default=100)
     es.add_argument("--duration", type=float, default=0)
+    es.add_argument("--count", type=int, default=0, help="stop after this many packets (0: no limit)")
     es.add_argument("--follow", action="store_true", help="outlive NS: reopen when it is created again")
     es.add_argument("--report", type=int, default=100, help='print "running" after this many packets')
     a = ap.parse_args()
