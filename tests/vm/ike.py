@@ -7,8 +7,10 @@ it. This sends exactly that: real IKEv2 headers (section 3.1) on UDP 500,
 with opaque payloads in place of the SA/KE/Nonce and the encrypted (SK)
 payload, which is all a middlebox can read of IKE anyway.
 
-  ike.py respond
-      in the server's namespace: answer every request on UDP 500 with a
+  ike.py respond [--bind ADDR...]
+      in the server's namespace: answer every request on UDP 500 (of each
+      ADDR, default 0.0.0.0: a socket each, so that a reply leaves from the
+      address the request was sent to, as each peer's own would) with a
       response of the same exchange (R flag, a responder SPI of its own);
       requests on an IKE SA it did not set up (SPIi, SPIr unknown) are
       dropped unanswered, as a real responder does
@@ -34,6 +36,7 @@ import argparse
 import ctypes
 import json
 import os
+import random
 import secrets
 import select
 import socket
@@ -48,29 +51,40 @@ from ikewire import (CREATE_CHILD_SA, F_INITIATOR, F_RESPONSE, IKE_AUTH,  # noqa
 CLONE_NEWNET = 0x40000000
 
 
-def respond():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", 500))
+def respond(binds):
+    socks = []
+    for b in binds:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((b, 500))
+        socks.append(s)
     rspis = {}
     issued = set()      # (SPIi, SPIr) of the IKE SAs this responder set up
-    print("ike: responder on udp/500", flush=True)
+    # random, not secrets: getrandom(2) blocks until the kernel's CRNG is
+    # ready, up to a minute after a TCG boot; these bytes need not be secret.
+    print("ike: responder on udp/500 of %s" % " ".join(binds), flush=True)
     while True:
-        buf, addr = s.recvfrom(65535)
-        h = parse_header(buf)
-        if not h or h.flags & F_RESPONSE or h.version >> 4 != 2:
-            continue
-        key = (addr, h.ispi)
-        if h.exch == IKE_SA_INIT:
-            rspi = rspis.setdefault(key, secrets.randbits(64) | 1)
-            issued.add((h.ispi, rspi))
-            body, np = payload(secrets.token_bytes(40)), P_SA
-        elif (h.ispi, h.rspi) in issued:
-            rspi = h.rspi
-            body, np = payload(secrets.token_bytes(64)), P_SK
-        else:
-            continue    # an IKE SA it never set up: a real peer drops it (RFC 7296 2.21)
-        s.sendto(header(h.ispi, rspi, np, h.exch, F_RESPONSE, h.msgid, body), addr)
+        for s in select.select(socks, [], [])[0]:
+            respond_one(s, rspis, issued)
+
+
+def respond_one(s, rspis, issued):
+    """Answer one request waiting on s (see respond)."""
+    buf, addr = s.recvfrom(65535)
+    h = parse_header(buf)
+    if not h or h.flags & F_RESPONSE or h.version >> 4 != 2:
+        return
+    key = (s.getsockname()[0], addr, h.ispi)
+    if h.exch == IKE_SA_INIT:
+        rspi = rspis.setdefault(key, random.getrandbits(64) | 1)
+        issued.add((h.ispi, rspi))
+        body, np = payload(random.randbytes(40)), P_SA
+    elif (h.ispi, h.rspi) in issued:
+        rspi = h.rspi
+        body, np = payload(random.randbytes(64)), P_SK
+    else:
+        return      # an IKE SA it never set up: a real peer drops it (RFC 7296 2.21)
+    s.sendto(header(h.ispi, rspi, np, h.exch, F_RESPONSE, h.msgid, body), addr)
 
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -287,7 +301,8 @@ def exchange(a):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("respond")
+    rs = sub.add_parser("respond")
+    rs.add_argument("--bind", nargs="+", default=["0.0.0.0"])
     ex = sub.add_parser("exchange")
     ex.add_argument("--peer", required=True)
     ex.add_argument("--state-dir", default="/tmp")
@@ -308,7 +323,7 @@ def main():
     g.add_argument("--create", action="store_true")
     ex.add_argument("ns", nargs="+")
     a = ap.parse_args()
-    return {"respond": lambda: respond(), "exchange": lambda: exchange(a), "ping": lambda: ping(a)}[a.cmd]()
+    return {"respond": lambda: respond(a.bind), "exchange": lambda: exchange(a), "ping": lambda: ping(a)}[a.cmd]()
 
 
 if __name__ == "__main__":
