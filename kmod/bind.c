@@ -75,7 +75,7 @@ static void sa_account(struct mux_sa *sa, const struct mux_pkt *pkt, u64 now)
  * assumption), also in the moments before gc removes it. */
 static bool sa_idle(const struct mux *m, const struct mux_sa *sa, u64 now)
 {
-	return now - READ_ONCE(sa->last_seen) >= MS(READ_ONCE(m->p.idle_timeout));
+	return mux_since(now, READ_ONCE(sa->last_seen)) >= MS(READ_ONCE(m->p.idle_timeout));
 }
 
 /* esp_out_pending - a host's ESP on its pending SA @sa.  Within the window

@@ -24,8 +24,8 @@ static void view_sa(struct mux_view *v, const struct mux_sa *sa, u64 now)
 	v->zone = sa->zone;
 	v->spi_out = sa->spi_out;
 	v->spi_in = sa->spi_in;
-	v->age_ms = now - sa->created;
-	v->idle_ms = now - READ_ONCE(sa->last_seen);
+	v->age_ms = mux_since(now, sa->created);
+	v->idle_ms = mux_since(now, READ_ONCE(sa->last_seen));
 	v->pkts_out = atomic64_read(&sa->pkts_out);
 	v->pkts_in = atomic64_read(&sa->pkts_in);
 	v->bytes_out = atomic64_read(&sa->bytes_out);
@@ -44,8 +44,8 @@ static void view_ike(struct mux_view *v, const struct mux_ike *ik, u64 now)
 	v->ike_version = ik->version;
 	v->ispi = ik->ispi;
 	v->rspi = ik->rspi;
-	v->age_ms = now - ik->created;
-	v->idle_ms = now - ik->last_seen;
+	v->age_ms = mux_since(now, ik->created);
+	v->idle_ms = mux_since(now, ik->last_seen);
 	v->pkts_out = ik->pkts_out;
 	v->pkts_in = ik->pkts_in;
 	v->bytes_out = ik->bytes_out;

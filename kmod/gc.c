@@ -47,15 +47,15 @@ void mux_gc(struct mux *m, u64 now)
 			}
 			break;
 		case VPNPT_ESP_STATE_BOUND:
-			if (now - seen >= idle) {
+			if (mux_since(now, seen) >= idle) {
 				mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
 				mux_sa_free(m, sa, false);
 			}
 			break;
 		case VPNPT_ESP_STATE_DRAINING:
-			if (now - sa->drain_start < drain)
+			if (mux_since(now, sa->drain_start) < drain)
 				break;
-			if (now - seen < drain / 2) {
+			if (mux_since(now, seen) < drain / 2) {
 				/* still carrying traffic: a parallel child SA,
 				 * not the one the rekey replaced */
 				WRITE_ONCE(sa->state, VPNPT_ESP_STATE_BOUND);
@@ -68,20 +68,20 @@ void mux_gc(struct mux *m, u64 now)
 		}
 	}
 	list_for_each_entry_safe(ik, ikt, &m->ikes, list) {
-		if (now - ik->last_seen >= idle) {
+		if (mux_since(now, ik->last_seen) >= idle) {
 			mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
 			mux_ike_free(m, ik);
 		}
 	}
 	list_for_each_entry_safe(pr, prt, &m->pairs, list) {
-		if (pr->n_sa || pr->n_ike || now - pr->last_seen < pend ||
+		if (pr->n_sa || pr->n_ike || mux_since(now, pr->last_seen) < pend ||
 		    pr->pe->owner == pr->host)
 			continue;
 		mux_pair_free(m, pr, now);
 	}
 	list_for_each_entry_safe(pe, pet, &m->peers, list) {
 		/* kept only while it remembers orphans, idle_timeout at most */
-		if (!mux_peer_unused(pe, now) || (pe->remembers && now - pe->last_seen < idle))
+		if (!mux_peer_unused(pe, now) || (pe->remembers && mux_since(now, pe->last_seen) < idle))
 			continue;
 		mux_peer_free(m, pe);
 	}

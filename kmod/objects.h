@@ -24,6 +24,14 @@
 #endif
 
 #define MS(s)	((u64)(s) * 1000)
+/* Milliseconds from T to NOW, 0 when T is later: gc and dumps take their
+ * clock once, then walk while the packet path, lockless and on other CPUs,
+ * stamps last_seen with a later one.  now - t would wrap to 2^64 and make
+ * the busiest SA look idle forever. */
+static inline u64 mux_since(u64 now, u64 t)
+{
+	return now > t ? now - t : 0;
+}
 /* Limits that are not parameters.  Each bounds what packets can make the
  * module allocate (DESIGN.md, "Threat model", computes the sum). */
 #define MUX_ORPHANS		256	/* remembered unbound SPIs per peer */
