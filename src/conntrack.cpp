@@ -1,5 +1,6 @@
 // conntrack.cpp: conntrack dumps through libnl-nf-3 (see conntrack.h).
 #include "conntrack.h"
+#include "nlattr.h"
 
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_common.h>
@@ -51,27 +52,8 @@ uint32_t v4(const nl_addr* a) {
   return ntohl(be);
 }
 
-// Netlink attributes, read in place. Lengths are checked before each read:
-// the kernel is trusted to be well-formed, but a short attribute is skipped.
-struct Attr {
-  uint16_t type;
-  const uint8_t* data;
-  size_t len;
-};
-
-template <typename F>
-void each_attr(const uint8_t* p, size_t len, F&& f) {
-  while (len >= NLA_HDRLEN) {
-    nlattr a;
-    std::memcpy(&a, p, sizeof a);
-    if (a.nla_len < NLA_HDRLEN || a.nla_len > len) return;
-    f(Attr{uint16_t(a.nla_type & NLA_TYPE_MASK), p + NLA_HDRLEN, size_t(a.nla_len - NLA_HDRLEN)});
-    size_t step = NLA_ALIGN(a.nla_len);
-    if (step >= len) return;
-    p += step;
-    len -= step;
-  }
-}
+using nl::Attr;
+using nl::each_attr;
 
 template <typename T>
 T be(const Attr& a) {

@@ -1,5 +1,6 @@
 // table_digest.cpp: the table's digest from raw nf_tables dumps (table_digest.h).
 #include "table_digest.h"
+#include "nlattr.h"
 
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -28,27 +29,8 @@ namespace {
 // path changes in a dynamic set.
 constexpr int kSetType = 19, kSetCount = 20;
 
-// One netlink attribute, read in place.
-struct Attr {
-  uint16_t type;  // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-  uint16_t raw_type;
-  const uint8_t* data;
-  size_t len;
-};
-
-template <typename F>
-void each_attr(const uint8_t* p, size_t len, F&& f) {
-  while (len >= NLA_HDRLEN) {
-    nlattr a;
-    std::memcpy(&a, p, sizeof a);
-    if (a.nla_len < NLA_HDRLEN || a.nla_len > len) return;
-    f(Attr{uint16_t(a.nla_type & NLA_TYPE_MASK), a.nla_type, p + NLA_HDRLEN, size_t(a.nla_len - NLA_HDRLEN)});
-    size_t step = NLA_ALIGN(a.nla_len);
-    if (step >= len) return;
-    p += step;
-    len -= step;
-  }
-}
+using nl::Attr;
+using nl::each_attr;
 
 std::string str(const Attr& a) {
   const char* s = reinterpret_cast<const char*>(a.data);
