@@ -184,7 +184,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	struct mux_sa *sa, *found = NULL;
 	struct mux_pair *pr;
 	struct mux_peer *pe;
-	bool ambiguous = false;
+	bool ambiguous = false, orphan;
 
 	lockdep_assert_held(&m->lock);
 	sa = in_lookup(m, peer, pkt->spi);
@@ -199,6 +199,13 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		return MUX_PASS;
 	}
 	mux_window_check(m, pe, now);
+	orphan = mux_orphan_seen(pe, pkt->spi);
+	if (orphan)
+		/* The peer still sends on an SPI no host may be given: keep
+		 * remembering it (gc keeps a peer for its orphans idle_timeout
+		 * after it was last seen), or after a FLUSH the forgotten SA
+		 * of one host would be bound in the next window of another. */
+		pe->last_seen = now;
 	if (!pe->owner || !pe->want || !pe->installed) {
 		/* An SA whose negotiation we never saw, or a window whose
 		 * exchange has not reached the point where the peer installs
@@ -207,7 +214,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 		mux_orphan_note(pe, pkt->spi);
 		return MUX_PASS;
 	}
-	if (mux_orphan_seen(pe, pkt->spi)) {
+	if (orphan) {
 		/* seen before this window could have produced it */
 		mux_count(m, VPNPT_ESP_C_BIND_AMBIGUOUS);
 		return MUX_PASS;
