@@ -18,6 +18,7 @@
 #include "diff.h"
 #include "error.h"
 #include "esp.h"
+#include "heap.h"
 #include "kernel.h"
 #include "nft.h"
 #include "ruleset.h"
@@ -98,6 +99,7 @@ void run_show(const Options& opt, std::ostream& out) {
 }
 
 void run_check(const Options& opt, std::ostream& out) {
+  prepare_heap_for(opt.config_path);
   Config cfg = load_checked(opt);
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   Ruleset rs = render_ruleset(cfg, rules_dir);
@@ -145,6 +147,7 @@ bool clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_si
 
 void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   const bool dry_run = how.dry_run;
+  prepare_heap_for(opt.config_path);
   Config cfg = load_checked(opt);
   std::string rules_dir = find_rules_dir(opt.rules_dir);
   Ruleset rs = render_ruleset(cfg, rules_dir);
