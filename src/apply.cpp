@@ -145,6 +145,25 @@ bool clear_stale_sessions(const Options& opt, const Config& cfg, uint64_t ike_si
 
 }  // namespace
 
+namespace {
+
+// Whether the rules `rs` have been loaded without a break since the apply on
+// record, which looked for stale sessions: no commit at all since its own
+// (generation `gen_now`), or exactly one commit of someone else's that left
+// table inet vpnpt as that apply recorded it. A transaction is atomic, so
+// packets saw these rules before it and after it. Two commits or more could
+// have taken the table away and put it back between them.
+bool rules_stood(const std::optional<AppliedRecord>& previous, const Ruleset& rs, std::optional<uint32_t> gen_now) {
+  if (!previous || !previous->generation || !gen_now || previous->digest != rs.digest || !previous->sessions_checked)
+    return false;
+  if (*gen_now == *previous->generation) return true;
+  if (*gen_now != *previous->generation + 1 || !is_netlink_digest(previous->listing_digest)) return false;
+  auto table = table_digest();
+  return table && table->digest == previous->listing_digest && ruleset_generation() == gen_now;
+}
+
+}  // namespace
+
 void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   const bool dry_run = how.dry_run;
   prepare_heap_for(opt.config_path);
@@ -184,6 +203,7 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   // IKE flows since that apply have it; otherwise since this commit.
   const bool ike_loaded = table_has_object("ike", NFT_OBJECT_CT_TIMEOUT);
   const auto gen_before = ruleset_generation();
+  const bool unbroken = !how.keep_sessions && rules_stood(previous, rs, gen_before);
   try {
     esp_configure(cfg, esp);
     load(nft, opt, rs, "apply", /*dry_run=*/false);
@@ -219,11 +239,9 @@ void run_apply(const Options& opt, const ApplyOptions& how, std::ostream& out) {
   }
   // Stale sessions: flows that began while these rules were not in place.
   // When the same rules have been loaded without a break since an apply
-  // that cleared them (no commit at all since its own), there can be none,
-  // and the conntrack table is not read.
+  // that cleared them (rules_stood), there can be none, and the conntrack
+  // table is not read.
   std::ostringstream stale_out;
-  const bool unbroken = previous && previous->generation && gen_before == previous->generation &&
-                        previous->digest == rs.digest && previous->sessions_checked;
   if (how.keep_sessions) {
     stale_out << "stale sessions: kept (--keep-sessions)\n";
   } else if (unbroken) {

@@ -488,9 +488,12 @@ TEST_F(Netns, StaleCheckDumpsAreFilteredInTheKernel) {
 
 // A re-apply of the same rules with no commit since the last apply (which
 // cleared the stale sessions) does not read conntrack: no flow can have
-// begun without these rules. Any commit in between, or --keep-sessions the
-// last time, and it looks again. (The entry here is planted with conntrack
-// -I, so it looks stale although it began under the rules.)
+// begun without these rules. Nor after one commit of someone else's that
+// left table inet vpnpt as recorded (a transaction is atomic: packets saw
+// these rules before and after it). Two commits, one that changed the
+// table, or --keep-sessions the last time, and it looks again. (The entry
+// here is planted with conntrack -I, so it looks stale although it began
+// under the rules.)
 TEST_F(Netns, StaleCheckSkippedOnlyWhileTheRulesStood) {
   ASSERT_EQ(run("ip addr add 203.0.113.1/24 dev eth0").status, 0);
   std::ifstream in(kDefaultConfig);
@@ -504,7 +507,16 @@ TEST_F(Netns, StaleCheckSkippedOnlyWhileTheRulesStood) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("stale sessions: 0 cleared\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("not looked for"), std::string::npos) << r.out;
-  nft("add table ip other\n");  // the rules may have been away meanwhile
+  nft("add table ip other\n");  // one commit; table inet vpnpt as it was
+  r = cli("-c " + fwd + " -v apply");
+  EXPECT_NE(r.out.find("not looked for: the same rules were loaded without a break"), std::string::npos) << r.out;
+  nft("add table ip other2\n");
+  nft("delete table ip other2\n");  // two commits: the rules may have been away between them
+  r = cli("-c " + fwd + " apply");
+  EXPECT_NE(r.out.find("stale sessions: 1 cleared (1 forward)"), std::string::npos) << r.out;
+
+  ASSERT_EQ(run(plant).status, 0);
+  nft("add chain inet vpnpt other\n");  // one commit that changed the table
   r = cli("-c " + fwd + " apply");
   EXPECT_NE(r.out.find("stale sessions: 1 cleared (1 forward)"), std::string::npos) << r.out;
 
