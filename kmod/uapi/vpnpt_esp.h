@@ -10,10 +10,31 @@
  *   VPNPT_ESP_CMD_GET_PARAMS    do:   one message with every parameter
  *   VPNPT_ESP_CMD_SET_PARAMS    do:   any subset
  *   VPNPT_ESP_CMD_FLUSH         do:   forget all
+ *   VPNPT_ESP_CMD_ADD_MAPPING   do:   create one mapping as another router
+ *                                     had it (planned switchover, below)
+ *   VPNPT_ESP_CMD_DEL_MAPPING   do:   forget one mapping
  *
- * GET_MAPPINGS (it names hosts, peers and SPIs), SET_PARAMS and FLUSH need
- * CAP_NET_ADMIN in the initial user namespace: a user namespace of one's
- * own (unprivileged) is not enough.
+ * GET_MAPPINGS (it names hosts, peers and SPIs), SET_PARAMS, FLUSH,
+ * ADD_MAPPING and DEL_MAPPING need CAP_NET_ADMIN in the initial user
+ * namespace: a user namespace of one's own (unprivileged) is not enough.
+ *
+ * ADD_MAPPING takes the attributes a GET_MAPPINGS message carries:
+ *   KIND ESP: HOST, PEER, ZONE, SPI_OUT, SPI_IN (both non-zero), STATE
+ *             (BOUND or DRAINING; absent: BOUND)
+ *   KIND IKE: HOST, PEER, ZONE, IKE_ISPI, IKE_RSPI, IKE_VERSION
+ * and goes through every limit a packet would (max_per_host, max_per_peer,
+ * max_mappings, the zone range).  The (host, peer) pair gets ZONE if it has
+ * none; a pair that has another zone, or a zone that another pair holds or
+ * that is still being flushed, is refused.  The same mapping already present
+ * is success (an import can be run again).  Errors are -errno with an
+ * extack message: EINVAL (attribute missing or malformed), ENETDOWN (not
+ * enabled in this netns), ERANGE (zone outside zone_base..+zone_count),
+ * EBUSY (zone held by another pair or being flushed, or the pair has another
+ * zone), EEXIST (an SPI or IKE SPI is mapped to another host or pair),
+ * EDQUOT (max_per_host or max_per_peer), ENOSPC (max_mappings or no zone),
+ * ENOMEM.
+ * DEL_MAPPING takes KIND, HOST, PEER and SPI_OUT + SPI_IN (ESP) or
+ * IKE_ISPI + IKE_RSPI (IKE); ENOENT if no such mapping.
  *
  * Addresses are IPv4 in network byte order (u32); SPIs are in host byte order
  * (what `ip xfrm state` prints); times are milliseconds; u64 use the PAD attr.
@@ -31,6 +52,8 @@ enum vpnpt_esp_cmd {
 	VPNPT_ESP_CMD_GET_PARAMS,
 	VPNPT_ESP_CMD_SET_PARAMS,
 	VPNPT_ESP_CMD_FLUSH,
+	VPNPT_ESP_CMD_ADD_MAPPING,
+	VPNPT_ESP_CMD_DEL_MAPPING,
 	__VPNPT_ESP_CMD_MAX
 };
 #define VPNPT_ESP_CMD_MAX (__VPNPT_ESP_CMD_MAX - 1)
