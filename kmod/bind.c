@@ -30,32 +30,6 @@
  */
 #include "objects.h"
 
-/* ------------------------------------------------------------- lookups */
-
-static struct mux_sa *in_lookup(struct mux *m, __be32 peer, u32 spi)
-{
-	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_IN], lockdep_is_held(&m->lock));
-	struct mux_sa *sa;
-
-	hlist_for_each_entry_rcu(sa, mux_bucket(h, mux_hkey(m, peer, spi, MUX_T_IN)), in_node,
-				 lockdep_is_held(&m->lock))
-		if (sa->spi_in == spi && sa->peer == peer)
-			return sa;
-	return NULL;
-}
-
-static struct mux_sa *out_lookup(struct mux *m, __be32 peer, u32 spi)
-{
-	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_OUT], lockdep_is_held(&m->lock));
-	struct mux_sa *sa;
-
-	hlist_for_each_entry_rcu(sa, mux_bucket(h, mux_hkey(m, peer, spi, MUX_T_OUT)), out_node,
-				 lockdep_is_held(&m->lock))
-		if (sa->spi_out == spi && sa->peer == peer)
-			return sa;
-	return NULL;
-}
-
 /* ------------------------------------------------------------------- ESP */
 
 static void sa_account(struct mux_sa *sa, const struct mux_pkt *pkt, u64 now)
@@ -119,7 +93,7 @@ static enum mux_verdict esp_out_slow(struct mux *m, const struct mux_pkt *pkt, u
 	struct mux_peer *pe;
 
 	lockdep_assert_held(&m->lock);
-	other = out_lookup(m, peer, pkt->spi);
+	other = mux_out_lookup(m, peer, pkt->spi);
 	if (other && other->state != VPNPT_ESP_STATE_PENDING && sa_idle(m, other, now)) {
 		/* gone at both ends: R may have given the SPI to a new SA */
 		mux_count(m, VPNPT_ESP_C_EXPIRED_IDLE);
@@ -187,7 +161,7 @@ static enum mux_verdict esp_in_slow(struct mux *m, const struct mux_pkt *pkt, u6
 	bool ambiguous = false, orphan;
 
 	lockdep_assert_held(&m->lock);
-	sa = in_lookup(m, peer, pkt->spi);
+	sa = mux_in_lookup(m, peer, pkt->spi);
 	if (sa) {				/* raced with another CPU */
 		sa_account(sa, pkt, now);
 		*zone = sa->pair->zone;
@@ -491,10 +465,10 @@ static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, 
 
 	if (pkt->dir == MUX_DIR_IN) {
 		/* e.g. a router on the path: quotes our (WAN -> peer, spi_out) */
-		sa = out_lookup(m, pkt->inner_dst, pkt->spi);
+		sa = mux_out_lookup(m, pkt->inner_dst, pkt->spi);
 	} else {
 		/* a LAN host: quotes (peer -> host, spi_in) */
-		sa = in_lookup(m, pkt->inner_src, pkt->spi);
+		sa = mux_in_lookup(m, pkt->inner_src, pkt->spi);
 		if (sa && sa->host != pkt->src)
 			sa = NULL;
 	}
@@ -524,7 +498,7 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 	case MUX_PKT_ESP:
 		if (pkt->dir == MUX_DIR_OUT) {
 			mux_count(m, VPNPT_ESP_C_ESP_OUT);
-			sa = out_lookup(m, pkt->dst, pkt->spi);
+			sa = mux_out_lookup(m, pkt->dst, pkt->spi);
 			/* a pending SA takes the lock (its window may be over),
 			 * and so does an idle one (gone, not collected yet) */
 			if (likely(sa && sa->host == pkt->src &&
@@ -536,7 +510,7 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			}
 		} else {
 			mux_count(m, VPNPT_ESP_C_ESP_IN);
-			sa = in_lookup(m, pkt->src, pkt->spi);
+			sa = mux_in_lookup(m, pkt->src, pkt->spi);
 			if (likely(sa)) {
 				sa_account(sa, pkt, now);
 				*zone = sa->zone;

@@ -2,7 +2,8 @@
 /*
  * netlink.c: the "vpnpt_esp" generic netlink family (uapi/vpnpt_esp.h).
  * Counters and parameters can be read by anyone in the netns.  Changing
- * anything (SET_PARAMS, FLUSH) and reading the mappings (they name LAN
+ * anything (SET_PARAMS, FLUSH, ADD_MAPPING, DEL_MAPPING) and reading the
+ * mappings (they name LAN
  * hosts, peers and SPIs) need CAP_NET_ADMIN in the *initial* user namespace
  * (GENL_ADMIN_PERM): an unprivileged user who creates a user and network
  * namespace of their own must not switch the module on or read it.
@@ -28,6 +29,24 @@ static const struct nla_policy vpnpt_policy[VPNPT_ESP_A_MAX + 1] = {
 	[VPNPT_ESP_A_HOLD_MAX]		= NLA_POLICY_MAX(NLA_U32, 1024),
 	[VPNPT_ESP_A_WAN_IFINDEX]	= { .type = NLA_REJECT },	/* from WAN_IFNAME */
 	[VPNPT_ESP_A_WAN_IFNAME]	= { .type = NLA_NUL_STRING, .len = IFNAMSIZ - 1 },
+};
+
+/* ADD_MAPPING and DEL_MAPPING: the mapping attributes of a dump message
+ * that name a mapping; any other attribute is refused (strict validation:
+ * they are past resv_start_op). */
+static const struct nla_policy vpnpt_mapping_policy[VPNPT_ESP_A_IKE_VERSION + 1] = {
+	[VPNPT_ESP_A_KIND]	= NLA_POLICY_RANGE(NLA_U8, VPNPT_ESP_KIND_ESP, VPNPT_ESP_KIND_IKE),
+	[VPNPT_ESP_A_HOST]	= { .type = NLA_U32 },
+	[VPNPT_ESP_A_PEER]	= { .type = NLA_U32 },
+	[VPNPT_ESP_A_SPI_OUT]	= { .type = NLA_U32 },
+	[VPNPT_ESP_A_SPI_IN]	= { .type = NLA_U32 },
+	[VPNPT_ESP_A_STATE]	= NLA_POLICY_RANGE(NLA_U8, VPNPT_ESP_STATE_BOUND,
+						   VPNPT_ESP_STATE_DRAINING),
+	[VPNPT_ESP_A_REASON]	= NLA_POLICY_MAX(NLA_U8, VPNPT_ESP_REASON_IKE_ONLY_HOST),
+	[VPNPT_ESP_A_ZONE]	= { .type = NLA_U16 },
+	[VPNPT_ESP_A_IKE_ISPI]	= { .type = NLA_U64 },
+	[VPNPT_ESP_A_IKE_RSPI]	= { .type = NLA_U64 },
+	[VPNPT_ESP_A_IKE_VERSION] = NLA_POLICY_RANGE(NLA_U8, 1, 2),
 };
 
 struct dump_ctx {
@@ -223,6 +242,125 @@ static int flush_doit(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+/* A required attribute, named in the extack message when it is missing. */
+#define MAPPING_NEED(info, attr)						\
+	do {								\
+		if (!(info)->attrs[VPNPT_ESP_A_##attr]) {		\
+			GENL_SET_ERR_MSG(info, #attr " missing");	\
+			return -EINVAL;					\
+		}							\
+	} while (0)
+
+/* The mapping a request names; ADD needs ZONE too.  -EINVAL. */
+static int mapping_parse(struct genl_info *info, struct mux_mapping *mp, bool add)
+{
+	struct nlattr **a = info->attrs;
+
+	memset(mp, 0, sizeof(*mp));
+	MAPPING_NEED(info, KIND);
+	MAPPING_NEED(info, HOST);
+	MAPPING_NEED(info, PEER);
+	mp->kind = nla_get_u8(a[VPNPT_ESP_A_KIND]);
+	mp->host = nla_get_in_addr(a[VPNPT_ESP_A_HOST]);
+	mp->peer = nla_get_in_addr(a[VPNPT_ESP_A_PEER]);
+	if (add) {
+		MAPPING_NEED(info, ZONE);
+		mp->zone = nla_get_u16(a[VPNPT_ESP_A_ZONE]);
+	}
+	if (a[VPNPT_ESP_A_REASON])
+		mp->reason = nla_get_u8(a[VPNPT_ESP_A_REASON]);
+	if (mp->kind == VPNPT_ESP_KIND_ESP) {
+		MAPPING_NEED(info, SPI_OUT);
+		MAPPING_NEED(info, SPI_IN);
+		mp->spi_out = nla_get_u32(a[VPNPT_ESP_A_SPI_OUT]);
+		mp->spi_in = nla_get_u32(a[VPNPT_ESP_A_SPI_IN]);
+		mp->state = a[VPNPT_ESP_A_STATE] ? nla_get_u8(a[VPNPT_ESP_A_STATE]) :
+						   VPNPT_ESP_STATE_BOUND;
+	} else {
+		MAPPING_NEED(info, IKE_ISPI);
+		MAPPING_NEED(info, IKE_RSPI);
+		mp->ispi = nla_get_u64(a[VPNPT_ESP_A_IKE_ISPI]);
+		mp->rspi = nla_get_u64(a[VPNPT_ESP_A_IKE_RSPI]);
+		if (add) {
+			MAPPING_NEED(info, IKE_VERSION);
+			mp->ike_version = nla_get_u8(a[VPNPT_ESP_A_IKE_VERSION]);
+		}
+	}
+	return 0;
+}
+
+/* @why is a static string (handover.c): the extack keeps the pointer. */
+static void mapping_err(struct genl_info *info, const char *why)
+{
+	if (why && info->extack)
+		info->extack->_msg = why;
+}
+
+static int add_mapping_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *why = NULL;
+	struct mux_mapping mp;
+	struct vpnpt_net *vn;
+	int ret;
+
+	ret = mapping_parse(info, &mp, true);
+	if (ret)
+		return ret;
+	/* vn lives a grace period after it is unpublished (pernet.c) */
+	rcu_read_lock();
+	vn = vpnpt_net_rcu(genl_info_net(info));
+	if (!vn || !READ_ONCE(vn->mux->p.enabled)) {
+		rcu_read_unlock();
+		GENL_SET_ERR_MSG(info, "vpnpt_esp is not enabled in this netns (SET_PARAMS ENABLED)");
+		return -ENETDOWN;
+	}
+	ret = mux_mapping_add(vn->mux, &mp, vpnpt_now(), &why);
+	rcu_read_unlock();
+	if (ret)
+		mapping_err(info, why);
+	return ret;
+}
+
+static int del_mapping_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *why = NULL;
+	struct mux_mapping mp;
+	struct vpnpt_net *vn;
+	int ret;
+
+	ret = mapping_parse(info, &mp, false);
+	if (ret)
+		return ret;
+	rcu_read_lock();
+	vn = vpnpt_net_rcu(genl_info_net(info));
+	if (vn)
+		ret = mux_mapping_del(vn->mux, &mp, vpnpt_now(), &why);
+	else
+		ret = -ENOENT, why = "no such mapping (nothing in this netns)";
+	rcu_read_unlock();
+	if (ret)
+		mapping_err(info, why);
+	return ret;
+}
+
+/* Commands with a policy of their own. */
+static const struct genl_ops vpnpt_genl_mapping_ops[] = {
+	{
+		.cmd = VPNPT_ESP_CMD_ADD_MAPPING,
+		.doit = add_mapping_doit,
+		.policy = vpnpt_mapping_policy,
+		.maxattr = VPNPT_ESP_A_IKE_VERSION,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VPNPT_ESP_CMD_DEL_MAPPING,
+		.doit = del_mapping_doit,
+		.policy = vpnpt_mapping_policy,
+		.maxattr = VPNPT_ESP_A_IKE_VERSION,
+		.flags = GENL_ADMIN_PERM,
+	},
+};
+
 static const struct genl_small_ops vpnpt_genl_ops[] = {
 	{
 		.cmd = VPNPT_ESP_CMD_GET_MAPPINGS,
@@ -258,6 +396,8 @@ static struct genl_family vpnpt_genl_family __ro_after_init = {
 	.module = THIS_MODULE,
 	.small_ops = vpnpt_genl_ops,
 	.n_small_ops = ARRAY_SIZE(vpnpt_genl_ops),
+	.ops = vpnpt_genl_mapping_ops,
+	.n_ops = ARRAY_SIZE(vpnpt_genl_mapping_ops),
 	.resv_start_op = VPNPT_ESP_CMD_FLUSH + 1,
 };
 

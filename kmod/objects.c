@@ -276,7 +276,7 @@ void mux_destroy(struct mux *m)
 #endif
 }
 
-static struct mux_pair *pair_lookup(struct mux *m, __be32 host, __be32 peer)
+struct mux_pair *mux_pair_lookup(struct mux *m, __be32 host, __be32 peer)
 {
 	struct mux_pair *pr;
 
@@ -287,7 +287,7 @@ static struct mux_pair *pair_lookup(struct mux *m, __be32 host, __be32 peer)
 	return NULL;
 }
 
-static struct mux_host *host_lookup(struct mux *m, __be32 addr)
+struct mux_host *mux_host_lookup(struct mux *m, __be32 addr)
 {
 	struct mux_host *ho;
 
@@ -427,20 +427,22 @@ void mux_host_free(struct mux *m, struct mux_host *ho)
 	mux_free_rcu(ho, rcu);
 }
 
-/* pair_get - the (host, peer) pair and its zone, created on demand.  Only
- * for traffic a LAN host sent or solicited.  Every limit is checked before
- * anything is allocated: zones in total, pairs per host, peers in total.
- * Caller holds m->lock. */
-struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
+/* pair_new - a new (host, peer) pair with zone @zone (-1: the oldest free
+ * one), none existing.  Only for traffic a LAN host sent or solicited, or a
+ * mapping the controller hands over.  Every limit is checked before
+ * anything is allocated: zones in total, pairs per host, peers in total;
+ * *@err says which refused (-ENOSPC, -EINVAL, -EDQUOT, -ENOMEM).  Caller
+ * holds m->lock. */
+static struct mux_pair *pair_new(struct mux *m, __be32 host, __be32 peer, int zone, u64 now,
+				 int *err)
 {
-	struct mux_pair *pr = pair_lookup(m, host, peer);
 	struct mux_peer *pe, *new_pe = NULL;
 	struct mux_host *ho;
+	struct mux_pair *pr;
 
 	lockdep_assert_held(&m->lock);
-	if (pr)
-		return pr;
-	if (unlikely(!mux_zone_free(m))) {
+	*err = -ENOSPC;
+	if (unlikely(zone < 0 ? !mux_zone_free(m) : !mux_zone_is_free(m, zone))) {
 		/* every zone is in use or waiting for its conntrack flush */
 		mux_count(m, VPNPT_ESP_C_ZONES_FULL);
 		return NULL;
@@ -448,12 +450,14 @@ struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
 	if (unlikely(host == peer || mux_peer_lookup(m, host))) {
 		/* a remote peer's address sending from the LAN: forged */
 		mux_count(m, VPNPT_ESP_C_WRONG_IFACE);
+		*err = -EINVAL;
 		return NULL;
 	}
-	ho = host_lookup(m, host);
+	ho = mux_host_lookup(m, host);
 	if (unlikely(ho && ho->n_pairs >= m->p.max_per_host)) {
 		/* one host talking to ever more peers takes no more zones */
 		mux_count(m, VPNPT_ESP_C_QUOTA_HOST_PAIRS);
+		*err = -EDQUOT;
 		return NULL;
 	}
 	pe = mux_peer_lookup(m, peer);
@@ -462,6 +466,7 @@ struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
 		mux_count(m, VPNPT_ESP_C_TABLE_FULL);
 		return NULL;
 	}
+	*err = -ENOMEM;
 	pr = mux_obj_alloc(m, sizeof(*pr));
 	if (unlikely(!pr))
 		return NULL;
@@ -480,7 +485,12 @@ struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
 	pr->ho = ho;
 	pr->host = host;
 	pr->peer = peer;
-	pr->zone = mux_zone_get(m);
+	if (zone < 0) {
+		pr->zone = mux_zone_get(m);
+	} else {
+		mux_zone_take(m, zone);
+		pr->zone = zone;
+	}
 	INIT_LIST_HEAD(&pr->sas);
 	pr->last_seen = now;
 	if (!pe->n_pairs++)
@@ -489,6 +499,7 @@ struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
 	WRITE_ONCE(m->n_pairs, m->n_pairs + 1);
 	hlist_add_head(&pr->hnode, mux_bucket(mux_tab_locked(m, MUX_T_PAIR), mux_hkey(m, host, peer, MUX_T_PAIR)));
 	list_add_tail(&pr->list, &m->pairs);
+	*err = 0;
 	return pr;
 err:
 	if (new_pe)
@@ -496,6 +507,24 @@ err:
 	mux_obj_uncount(m, pr, sizeof(*pr));
 	mux_free(pr);
 	return NULL;
+}
+
+/* pair_get - the (host, peer) pair and its zone, created on demand with
+ * the oldest free zone.  Caller holds m->lock. */
+struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now)
+{
+	struct mux_pair *pr = mux_pair_lookup(m, host, peer);
+	int err;
+
+	lockdep_assert_held(&m->lock);
+	return pr ? pr : pair_new(m, host, peer, -1, now, &err);
+}
+
+/* mux_pair_add - a new pair (none exists) with the free zone @zone.  NULL
+ * and *@err: see pair_new.  Caller holds m->lock. */
+struct mux_pair *mux_pair_add(struct mux *m, __be32 host, __be32 peer, u16 zone, u64 now, int *err)
+{
+	return pair_new(m, host, peer, zone, now, err);
 }
 
 void mux_pair_free(struct mux *m, struct mux_pair *pr, u64 now)

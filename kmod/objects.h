@@ -153,6 +153,32 @@ static inline struct mux_htab *mux_tab_locked(struct mux *m, enum mux_tab t)
 	return rcu_dereference_protected(m->tab[t], lockdep_is_held(&m->lock));
 }
 
+/* The SA bound to (@peer, inbound @spi) / seen on (@peer, outbound @spi):
+ * under RCU (the fast path) or m->lock. */
+static inline struct mux_sa *mux_in_lookup(struct mux *m, __be32 peer, u32 spi)
+{
+	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_IN], lockdep_is_held(&m->lock));
+	struct mux_sa *sa;
+
+	hlist_for_each_entry_rcu(sa, mux_bucket(h, mux_hkey(m, peer, spi, MUX_T_IN)), in_node,
+				 lockdep_is_held(&m->lock))
+		if (sa->spi_in == spi && sa->peer == peer)
+			return sa;
+	return NULL;
+}
+
+static inline struct mux_sa *mux_out_lookup(struct mux *m, __be32 peer, u32 spi)
+{
+	struct mux_htab *h = rcu_dereference_check(m->tab[MUX_T_OUT], lockdep_is_held(&m->lock));
+	struct mux_sa *sa;
+
+	hlist_for_each_entry_rcu(sa, mux_bucket(h, mux_hkey(m, peer, spi, MUX_T_OUT)), out_node,
+				 lockdep_is_held(&m->lock))
+		if (sa->spi_out == spi && sa->peer == peer)
+			return sa;
+	return NULL;
+}
+
 /* No unknown SPI of @pe is bound now: a late exchange of another host, a
  * blind period or a FLUSH. */
 static inline bool mux_peer_contended(const struct mux_peer *pe, u64 now)
@@ -172,7 +198,10 @@ void *mux_obj_alloc(struct mux *m, size_t size);
 void mux_peer_free(struct mux *m, struct mux_peer *pe);
 bool mux_peer_unused(const struct mux_peer *pe, u64 now);
 void mux_host_free(struct mux *m, struct mux_host *ho);
+struct mux_pair *mux_pair_lookup(struct mux *m, __be32 host, __be32 peer);
+struct mux_host *mux_host_lookup(struct mux *m, __be32 addr);
 struct mux_pair *mux_pair_get(struct mux *m, __be32 host, __be32 peer, u64 now);
+struct mux_pair *mux_pair_add(struct mux *m, __be32 host, __be32 peer, u16 zone, u64 now, int *err);
 void mux_pair_free(struct mux *m, struct mux_pair *pr, u64 now);
 void mux_sa_free(struct mux *m, struct mux_sa *sa, bool tombstone);
 struct mux_sa *mux_sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 reason, u64 now);
@@ -186,6 +215,8 @@ void mux_ike_free(struct mux *m, struct mux_ike *ik);
 void mux_zones_reset(struct mux *m);
 u32 mux_zone_free(struct mux *m);
 u16 mux_zone_get(struct mux *m);
+bool mux_zone_is_free(struct mux *m, u16 zone);
+void mux_zone_take(struct mux *m, u16 zone);
 void mux_zone_put(struct mux *m, u16 zone);
 
 /* bind windows, held packets, orphans (window.c) */

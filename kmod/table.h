@@ -5,8 +5,8 @@
  * Pure logic, no sk_buff and no netfilter: the hooks (hooks.c) parse a packet
  * into a struct mux_pkt, ask mux_classify() for a verdict, and act on it.
  * Behind it, one concept per file: objects.c (objects, hash tables), zone.c,
- * window.c, bind.c (the binding rule), gc.c, params.c, dump.c; objects.h is
- * what they share.  They build in user space too (-DVPNPT_USERSPACE) for
+ * window.c, bind.c (the binding rule), gc.c, params.c, dump.c, handover.c
+ * (mappings the controller adds); objects.h is what they share.  They build in user space too (-DVPNPT_USERSPACE) for
  * tests/kmod, tests/fuzz and bench/.
  *
  * Locking: one struct mux per network namespace.  Packets of a bound SA are
@@ -211,6 +211,30 @@ struct mux_dump_pos {
  * once when it did not change between them. */
 u32 mux_dump(struct mux *m, struct mux_dump_pos *pos, u64 now,
 	     int (*fn)(void *ctx, const struct mux_view *v), void *ctx, u32 *gen);
+
+/*
+ * A mapping another router had, handed over before a planned switchover
+ * (netlink ADD_MAPPING / DEL_MAPPING, DESIGN.md "Router pair").
+ */
+struct mux_mapping {
+	u8 kind;		/* enum vpnpt_esp_kind */
+	u8 state;		/* ESP: BOUND or DRAINING */
+	u8 reason;		/* enum vpnpt_esp_reason, as the dump said (kept) */
+	u8 ike_version;		/* IKE: 1 or 2 */
+	__be32 host, peer;
+	u16 zone;
+	u32 spi_out, spi_in;	/* ESP: both non-zero (DEL: as dumped) */
+	u64 ispi, rspi;		/* IKE: ispi non-zero */
+};
+
+/* mux_mapping_add - create @mp through every limit a packet meets; 0 also
+ * when the same mapping exists.  -EINVAL, -ERANGE, -EBUSY, -EEXIST,
+ * -EDQUOT, -ENOSPC or -ENOMEM, and *@why says what is wrong (a static
+ * string).  Takes m->lock. */
+int mux_mapping_add(struct mux *m, const struct mux_mapping *mp, u64 now, const char **why);
+/* mux_mapping_del - forget the mapping @mp names (kind, host, peer, SPIs);
+ * -ENOENT if there is none.  Takes m->lock. */
+int mux_mapping_del(struct mux *m, const struct mux_mapping *mp, u64 now, const char **why);
 
 /* The most mux->mem can reach with @p (bytes), whatever packets arrive. */
 u64 mux_mem_bound(const struct mux_params *p);

@@ -28,6 +28,45 @@ u16 mux_zone_get(struct mux *m)
 	return zone;
 }
 
+/* Where @zone is in the free FIFO (0: next out), or -1: held by a pair,
+ * dirty, being flushed, or outside the range.  Caller holds m->lock. */
+static int zone_free_pos(struct mux *m, u16 zone)
+{
+	u32 i, idx = (u32)zone - m->p.zone_base;
+
+	lockdep_assert_held(&m->lock);
+	if (zone < m->p.zone_base || idx >= m->p.zone_count)
+		return -1;
+	for (i = 0; i < m->zfree_len; i++)
+		if (m->zfree[(m->zfree_head + i) % m->zone_cap] == idx)
+			return i;
+	return -1;
+}
+
+/* Is @zone free for a new pair (in the FIFO, flushed)?  Caller holds m->lock. */
+bool mux_zone_is_free(struct mux *m, u16 zone)
+{
+	return zone_free_pos(m, zone) >= 0;
+}
+
+/* mux_zone_take - take the free @zone (mux_zone_is_free said so) out of
+ * the FIFO; the others keep their order.  A handed-over pair keeps the zone
+ * it had on the other router.  Caller holds m->lock. */
+void mux_zone_take(struct mux *m, u16 zone)
+{
+	int pos = zone_free_pos(m, zone);
+	u32 i;
+
+	if (unlikely(pos < 0))
+		return;	/* the caller checked: cannot happen */
+	/* the ones before it move up one place, the head past them */
+	for (i = pos; i > 0; i--)
+		m->zfree[(m->zfree_head + i) % m->zone_cap] =
+			m->zfree[(m->zfree_head + i - 1) % m->zone_cap];
+	m->zfree_head = (m->zfree_head + 1) % m->zone_cap;
+	m->zfree_len--;
+}
+
 /* mux_zone_put - a freed pair's zone: dirty until its conntrack entries
  * are flushed (mux_zone_take_dirty, mux_zone_release).  Caller holds
  * m->lock. */

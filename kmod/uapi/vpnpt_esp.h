@@ -21,20 +21,27 @@
  * ADD_MAPPING takes the attributes a GET_MAPPINGS message carries:
  *   KIND ESP: HOST, PEER, ZONE, SPI_OUT, SPI_IN (both non-zero), STATE
  *             (BOUND or DRAINING; absent: BOUND)
- *   KIND IKE: HOST, PEER, ZONE, IKE_ISPI, IKE_RSPI, IKE_VERSION
- * and goes through every limit a packet would (max_per_host, max_per_peer,
- * max_mappings, the zone range).  The (host, peer) pair gets ZONE if it has
- * none; a pair that has another zone, or a zone that another pair holds or
- * that is still being flushed, is refused.  The same mapping already present
- * is success (an import can be run again).  Errors are -errno with an
- * extack message: EINVAL (attribute missing or malformed), ENETDOWN (not
- * enabled in this netns), ERANGE (zone outside zone_base..+zone_count),
- * EBUSY (zone held by another pair or being flushed, or the pair has another
- * zone), EEXIST (an SPI or IKE SPI is mapped to another host or pair),
- * EDQUOT (max_per_host or max_per_peer), ENOSPC (max_mappings or no zone),
- * ENOMEM.
- * DEL_MAPPING takes KIND, HOST, PEER and SPI_OUT + SPI_IN (ESP) or
- * IKE_ISPI + IKE_RSPI (IKE); ENOENT if no such mapping.
+ *   KIND IKE: HOST, PEER, ZONE, IKE_ISPI (non-zero), IKE_RSPI, IKE_VERSION
+ *   either:   REASON (optional, kept as the dump said; absent: NONE)
+ * and no other (strict validation: AGE_MS, PKTS_*, PAD... are refused; put
+ * u64 without padding, as libnl's nla_put_u64 does).  It goes through every
+ * limit a packet would (max_per_host, max_per_peer, max_mappings, the zone
+ * range), checked before anything is allocated.  The (host, peer) pair gets
+ * ZONE if it has none; a pair that has another zone, or a zone that another
+ * pair holds or that is still being flushed, is refused.  The same mapping
+ * already present (same host, peer, SPIs and zone, whatever its state) is
+ * success (an import can be run again).  An SPI mapped otherwise, also to
+ * the same host (another SA, or a pending one), is refused: delete first.
+ * Errors are -errno with an extack message: EINVAL (attribute missing or
+ * malformed, HOST a remote peer here), ENETDOWN (not enabled in this netns),
+ * ERANGE (zone outside zone_base..+zone_count), EBUSY (zone held by another
+ * pair or being flushed, or the pair has another zone), EEXIST (an SPI or
+ * IKE SPI is mapped otherwise), EDQUOT (max_per_host or max_per_peer),
+ * ENOSPC (max_mappings, or too many peers), ENOMEM.
+ * DEL_MAPPING takes KIND, HOST, PEER and SPI_OUT + SPI_IN (ESP, as dumped:
+ * a pending SA has SPI_IN 0) or IKE_ISPI + IKE_RSPI (IKE); ENOENT if no such
+ * mapping.  A deleted inbound SPI is remembered as an orphan (as FLUSH
+ * does); the pair, left without mappings, goes with gc like any other.
  *
  * Addresses are IPv4 in network byte order (u32); SPIs are in host byte order
  * (what `ip xfrm state` prints); times are milliseconds; u64 use the PAD attr.
