@@ -20,6 +20,11 @@
 //     count above a limit lowered by a parameter change may only shrink);
 //     the table's own counts agree with its dump and with the packets the
 //     harness sees held; no (peer, SPI) or (peer, IKE SPI) is mapped twice;
+//   - ADD_MAPPING (the controller's handover) refuses with one of its errnos
+//     or creates a mapping that a second ADD finds (success); a dumped
+//     mapping added again is success; DEL of a dumped mapping succeeds.  An
+//     honest SA or IKE SA whose values the controller names is tainted: the
+//     controller is trusted, what it says is delivered;
 //   - no leak: every held packet comes back (released, expired or at the
 //     end), then the table is destroyed and LeakSanitizer checks.
 // A failure prints what broke and aborts: libFuzzer keeps the input.
@@ -34,6 +39,7 @@
 // a LAN attacker used at any time is tainted.  LAN packets with an honest
 // host's source address are not sent: nothing on a LAN tells a host from
 // one spoofing it.
+#include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -175,6 +181,11 @@ class World {
   // --- everyone else
   void other(Bytes b, uint32_t iif);
   void note_other(const struct mux_pkt& p, bool from_wan);
+
+  // --- the controller
+  void add_mapping(uint8_t f, uint8_t hb, uint8_t rb, uint8_t zb, uint16_t so, uint16_t si);
+  void del_mapping(uint8_t i);
+  std::vector<struct mux_view> dump();
 
   // --- what must hold
   void note_out(uint32_t host, uint32_t peer, uint16_t zone);
@@ -611,6 +622,110 @@ void World::note_other(const struct mux_pkt& p, bool from_wan) {
   }
 }
 
+// ------------------------------------------------------------ the controller
+
+std::vector<struct mux_view> World::dump() {
+  std::vector<struct mux_view> v;
+  struct mux_dump_pos pos = {};
+  mux_dump(&m_, &pos, now_, [](void* ctx, const struct mux_view* e) {
+    static_cast<std::vector<struct mux_view>*>(ctx)->push_back(*e);
+    return 0;
+  }, &v, nullptr);
+  return v;
+}
+
+struct mux_mapping mapping_of(const struct mux_view& v) {
+  struct mux_mapping mp = {};
+  mp.kind = v.kind;
+  mp.state = v.state;
+  mp.reason = v.reason;
+  mp.host = v.host;
+  mp.peer = v.peer;
+  mp.zone = v.zone;
+  mp.spi_out = v.spi_out;
+  mp.spi_in = v.spi_in;
+  mp.ispi = v.ispi;
+  mp.rspi = v.rspi;
+  mp.ike_version = v.ike_version;
+  return mp;
+}
+
+// ADD_MAPPING as the controller sends it: a dumped mapping again (an import
+// run twice), or one made of the input's bytes.
+void World::add_mapping(uint8_t f, uint8_t hb, uint8_t rb, uint8_t zb, uint16_t so, uint16_t si) {
+  const char* why = nullptr;
+  struct mux_mapping mp = {};
+  if (f & 1) {
+    auto v = dump();
+    if (v.empty()) return;
+    const auto& e = v[hb % v.size()];
+    if (e.kind == VPNPT_ESP_KIND_ESP && (e.state == VPNPT_ESP_STATE_PENDING || !e.spi_out || !e.spi_in))
+      return;  // not a mapping ADD takes
+    mp = mapping_of(e);
+    int ret = mux_mapping_add(&m_, &mp, now_, &why);
+    TRACE("add dumped mapping %zu again: %d\n", hb % v.size(), ret);
+    if (ret) fail("a dumped mapping added again: %d (%s)", ret, why ? why : "");
+    return;
+  }
+  struct mux_params p;
+  mux_params_get(&m_, &p);
+  int h = hb % N_HOSTS, r = rb % N_PEERS;
+  mp.kind = (f & 2) ? VPNPT_ESP_KIND_IKE : VPNPT_ESP_KIND_ESP;
+  mp.host = (f & 4) ? host_addr(h) : pool_addr(hb);
+  mp.peer = (f & 8) ? peer_addr(r) : pool_addr(rb);
+  mp.zone = uint16_t(p.zone_base + zb % (p.zone_count + 2) - 1);  // one out of range at each end
+  mp.spi_out = (f & 16) ? honest_spi(so) : so;
+  mp.spi_in = (f & 32) ? honest_spi(si) : si;
+  mp.state = (f & 64) ? VPNPT_ESP_STATE_DRAINING : VPNPT_ESP_STATE_BOUND;
+  mp.ispi = (f & 16) ? honest_ispi(h, r) : (uint64_t(so) << 16 | si);
+  mp.rspi = (f & 32) ? 0x99 : si;
+  mp.ike_version = uint8_t(1 + (f >> 7));
+  // what the controller names is delivered as it says: not held against
+  // the table, as an attacker's guess is not
+  if (mp.kind == VPNPT_ESP_KIND_ESP) {
+    atk_in_.insert({mp.peer, mp.spi_in});
+    atk_out_.insert({mp.peer, mp.spi_out});
+    for (auto& sa : sas_)
+      if (peer_addr(sa.r) == mp.peer && (sa.s_in == mp.spi_in || sa.s_out == mp.spi_out))
+        sa.tainted = true;
+  } else {
+    atk_ispi_.insert({mp.peer, mp.ispi});
+    for (int hh = 0; hh < N_HOSTS; hh++)
+      for (int rr = 0; rr < N_PEERS; rr++)
+        if (mp.peer == peer_addr(rr) && mp.ispi == honest_ispi(hh, rr)) ike_tainted_.insert({hh, rr});
+  }
+  int ret = mux_mapping_add(&m_, &mp, now_, &why);
+  TRACE("add %s %s -> %s zone %u spi 0x%x/0x%x ispi 0x%" PRIx64 ": %d %s\n",
+        mp.kind == VPNPT_ESP_KIND_ESP ? "esp" : "ike", a2s(mp.host).c_str(), a2s(mp.peer).c_str(),
+        mp.zone, mp.spi_out, mp.spi_in, mp.ispi, ret, why ? why : "");
+  switch (ret) {
+    case 0: case -EINVAL: case -ERANGE: case -EBUSY: case -EEXIST: case -EDQUOT: case -ENOSPC:
+    case -ENOMEM:
+      break;
+    default:
+      fail("ADD_MAPPING returned %d", ret);
+  }
+  if (ret && !why) fail("ADD_MAPPING refused (%d) without saying why", ret);
+  if (ret == 0 && (ret = mux_mapping_add(&m_, &mp, now_, &why)) != 0)
+    fail("ADD_MAPPING of a mapping just added: %d (%s)", ret, why ? why : "");
+}
+
+void World::del_mapping(uint8_t i) {
+  auto v = dump();
+  if (v.empty()) return;
+  const auto& e = v[i % v.size()];
+  struct mux_mapping mp = mapping_of(e);
+  const char* why = nullptr;
+  // an honest pair's exchange in flight loses its IKE SA, as at a FLUSH
+  for (auto& n : negs_)
+    if (host_addr(n.h) == e.host && peer_addr(n.r) == e.peer && n.state != 0 && n.state != 3)
+      n.blind = true;
+  int ret = mux_mapping_del(&m_, &mp, now_, &why);
+  TRACE("del dumped mapping %zu: %d\n", i % v.size(), ret);
+  if (ret) fail("DEL_MAPPING of a dumped mapping: %d (%s)", ret, why ? why : "");
+  if (mux_mapping_del(&m_, &mp, now_, &why) != -ENOENT) fail("DEL_MAPPING twice did not say ENOENT");
+}
+
 // ------------------------------------------------------------ invariants
 
 void World::note_out(uint32_t host, uint32_t peer, uint16_t zone) {
@@ -727,6 +842,7 @@ bool World::step(Reader& in) {
       3, 0, 0, 3, 0, 0,  // advance gc flush param reinject zones_take
       4, 5, 7, 6,      // raw esp ike icmp
       1,               // alloc_fail
+      8, 1,            // add_mapping del_mapping
   };
   if (!in.has(1)) return false;
   uint8_t op = in.u8() % OP_COUNT;
@@ -875,6 +991,15 @@ bool World::step(Reader& in) {
       other(ipv4(src, dst, PROTO_UDP, udp(sp, dp, msg)), (side & 1) ? IF_WAN : IF_LAN);
       break;
     }
+    case OP_ADD_MAPPING: {
+      uint8_t f = in.u8(), hb = in.u8(), rb = in.u8(), zb = in.u8();
+      uint16_t so = in.u16(), si = in.u16();
+      add_mapping(f, hb, rb, zb, so, si);
+      break;
+    }
+    case OP_DEL_MAPPING:
+      del_mapping(in.u8());
+      break;
     case OP_ALLOC_FAIL:
       g_alloc_fail = in.u8() % 8;
       TRACE("allocation %d from now fails\n", g_alloc_fail);

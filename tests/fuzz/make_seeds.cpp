@@ -201,6 +201,34 @@ int main(int argc, char** argv) {
     s.b.insert(s.b.end(), story.begin() + PARAM_BYTES, story.end());
     write(d, "alloc-fail-" + std::to_string(k), s);
   }
+  {
+    // the controller's handover: dumped mappings added again, new ones
+    // (honest hosts and peers, pool addresses, zones at and past the
+    // range's ends, draining, IKE), deletes, then the story goes on
+    Seed s(4);  // tight limits: 6 zones, 3 SAs per host, 6 per peer, 12 in all
+    Bytes story = two_hosts(0, 0).b;
+    s.b.insert(s.b.end(), story.begin() + PARAM_BYTES, story.end());
+    auto add = [&](uint8_t f, uint8_t h, uint8_t r, uint8_t z, uint16_t so, uint16_t si) {
+      s.op(OP_ADD_MAPPING, {f, h, r, z}).u16(so).u16(si);
+    };
+    for (uint8_t i = 0; i < 4; i++) add(1, i, 0, 0, 0, 0);
+    add(4 | 8, 2, 1, 3, 0x7001, 0x7002);           // honest host 2, peer 1
+    add(4 | 8 | 64, 2, 1, 3, 0x7003, 0x7004);      // draining, same pair
+    add(4 | 8 | 16 | 32, 3, 0, 4, 7, 8);           // honest SPI values
+    add(2 | 4 | 8 | 16, 3, 2, 5, 0, 0);            // an honest IKE SA's ispi
+    add(0, 0, 5, 0, 0x10, 0x11);                   // zone below the range
+    add(4 | 8, 1, 2, 6, 0x20, 0x21);               // zone past the range
+    add(4 | 8, 0, 1, 3, 0x30, 0x31);               // zone of another pair
+    add(4, 1, 7, 1, 0x40, 0x41);                   // a pool peer
+    s.traffic(0, true).traffic(1, true).advance(500);
+    s.op(OP_DEL_MAPPING, {0}).op(OP_DEL_MAPPING, {2}).traffic(0, true).traffic(1, false);
+    s.negotiate(1, 0).progress(3, 0x103, 0x203).op(OP_REINJECT).traffic(3, true);
+    s.advance(40000).op(OP_GC).op(OP_ZONES_TAKE);
+    add(4 | 8, 2, 1, 3, 0x7001, 0x7002);           // its zone now being flushed?
+    s.op(OP_GC);
+    add(4 | 8, 2, 1, 3, 0x7001, 0x7002);
+    write(d, "handover", s);
+  }
   for (uint32_t i = 0; i < 30; i++) {
     char name[32];
     snprintf(name, sizeof(name), "story-%02u", i);

@@ -43,6 +43,9 @@ enum Op : uint8_t {
   OP_FORGE_ICMP,  // side src inner_src inner_dst spi(2)
   // the kernel's GFP_ATOMIC allocations can fail
   OP_ALLOC_FAIL,  // n: the table's allocation after the next n % 8 fails
+  // the controller's planned-switchover handover (netlink ADD/DEL_MAPPING)
+  OP_ADD_MAPPING, // flags h r zone spi_out(2) spi_in(2); flags bit 0: a dumped one again
+  OP_DEL_MAPPING, // i: the i-th dumped mapping
   OP_COUNT
 };
 
