@@ -31,8 +31,10 @@ static int mapping_valid(const struct mux_mapping *mp, const char **why)
 	if (mp->host == mp->peer)
 		return refuse(why, "HOST and PEER are the same address", -EINVAL);
 	if (mp->kind == VPNPT_ESP_KIND_ESP) {
-		if (!mp->spi_out || !mp->spi_in)
-			return refuse(why, "SPI_OUT and SPI_IN must be non-zero", -EINVAL);
+		/* SPI_OUT 0: the peer started the SA, its host has not sent
+		 * on it yet (its first packet joins it, as on A) */
+		if (!mp->spi_in)
+			return refuse(why, "SPI_IN must be non-zero", -EINVAL);
 		if (mp->state != VPNPT_ESP_STATE_BOUND && mp->state != VPNPT_ESP_STATE_DRAINING)
 			return refuse(why, "STATE must be bound or draining", -EINVAL);
 	} else if (mp->kind == VPNPT_ESP_KIND_IKE) {
@@ -117,7 +119,7 @@ static int check_quotas(struct mux *m, const struct mux_mapping *mp, const char 
 
 static int add_esp(struct mux *m, const struct mux_mapping *mp, u64 now, const char **why)
 {
-	struct mux_sa *out = mux_out_lookup(m, mp->peer, mp->spi_out);
+	struct mux_sa *out = mp->spi_out ? mux_out_lookup(m, mp->peer, mp->spi_out) : NULL;
 	struct mux_sa *in = mux_in_lookup(m, mp->peer, mp->spi_in);
 	struct mux_pair *pr;
 	struct mux_sa *sa;
@@ -125,7 +127,7 @@ static int add_esp(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 	int ret;
 
 	lockdep_assert_held(&m->lock);
-	if (out && out == in && out->host == mp->host && out->zone == mp->zone)
+	if (in && in->host == mp->host && in->zone == mp->zone && in->spi_out == mp->spi_out)
 		return 0;	/* the same mapping: an import run again */
 	if (out)
 		return refuse(why, "SPI_OUT of PEER is mapped otherwise here", -EEXIST);
@@ -154,7 +156,8 @@ static int add_esp(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 	pr->last_seen = now;
 	/* published complete: the fast path reads state, host and zone as
 	 * soon as a key is hashed (hlist_add_head_rcu orders the stores) */
-	mux_sa_set_out(m, sa, mp->spi_out);
+	if (mp->spi_out)
+		mux_sa_set_out(m, sa, mp->spi_out);
 	mux_sa_set_in(m, sa, mp->spi_in);
 	return 0;
 }

@@ -19,8 +19,9 @@
  * namespace: a user namespace of one's own (unprivileged) is not enough.
  *
  * ADD_MAPPING takes the attributes a GET_MAPPINGS message carries:
- *   KIND ESP: HOST, PEER, ZONE, SPI_OUT, SPI_IN (both non-zero), STATE
- *             (BOUND or DRAINING; absent: BOUND)
+ *   KIND ESP: HOST, PEER, ZONE, SPI_OUT, SPI_IN (non-zero), STATE
+ *             (BOUND or DRAINING; absent: BOUND); SPI_OUT 0: the peer
+ *             started the SA and the host has not sent on it yet
  *   KIND IKE: HOST, PEER, ZONE, IKE_ISPI (non-zero), IKE_RSPI, IKE_VERSION
  *   either:   REASON (optional, kept as the dump said; absent: NONE)
  * and no other (strict validation: AGE_MS, PKTS_*, PAD... are refused; put

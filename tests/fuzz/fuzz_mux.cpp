@@ -659,7 +659,7 @@ void World::add_mapping(uint8_t f, uint8_t hb, uint8_t rb, uint8_t zb, uint16_t 
     auto v = dump();
     if (v.empty()) return;
     const auto& e = v[hb % v.size()];
-    if (e.kind == VPNPT_ESP_KIND_ESP && (e.state == VPNPT_ESP_STATE_PENDING || !e.spi_out || !e.spi_in))
+    if (e.kind == VPNPT_ESP_KIND_ESP && (e.state == VPNPT_ESP_STATE_PENDING || !e.spi_in))
       return;  // not a mapping ADD takes
     mp = mapping_of(e);
     int ret = mux_mapping_add(&m_, &mp, now_, &why);

@@ -281,7 +281,6 @@ TEST(Handover, MalformedMappingsAreRefused) {
   uint16_t z = 32768;
   EXPECT_EQ(add(b, esp(H1, H1, z, 1, 2)).err, -EINVAL);
   EXPECT_EQ(add(b, esp(0, R, z, 1, 2)).err, -EINVAL);
-  EXPECT_EQ(add(b, esp(H1, R, z, 0, 2)).err, -EINVAL);
   EXPECT_EQ(add(b, esp(H1, R, z, 1, 0)).err, -EINVAL);
   EXPECT_EQ(add(b, esp(H1, R, z, 1, 2, VPNPT_ESP_STATE_PENDING)).err, -EINVAL);
   struct mux_mapping i = ike(H1, R, z, 0, 1);
@@ -373,6 +372,23 @@ TEST(Handover, DeleteForgetsOneMappingAndRemembersItsSpi) {
   EXPECT_EQ(add(b, esp(H3, R2, z1, 0x1001, 0x5001)).err, 0);
   EXPECT_EQ(b.esp_in(R2, 0x5001).zone, z1);
   (void)z2;
+}
+
+// A bound SA the peer started and the host has not answered yet (SPI_OUT
+// 0 in A's dump): the host's first packet on B joins it, as on A.
+TEST(Handover, PeerStartedSaWithoutOutboundSpi) {
+  Mux b;
+  uint16_t z = 32768 + 1;
+  ASSERT_EQ(add(b, esp(H1, R, z, 0, 0x5001)).err, 0);
+  EXPECT_EQ(add(b, esp(H1, R, z, 0, 0x5001)).err, 0) << "again";
+  EXPECT_EQ(add(b, esp(H1, R, z, 0x1001, 0x5001)).err, -EEXIST) << "not the same mapping";
+  EXPECT_EQ(b.esp_in(R, 0x5001).zone, z);
+  EXPECT_EQ(b.esp_out(H1, R, 0x1001).zone, z);
+  auto d = b.dump();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].spi_out, 0x1001u) << "joined the handed-over SA";
+  EXPECT_EQ(d[0].state, VPNPT_ESP_STATE_BOUND);
+  EXPECT_EQ(add(b, esp(H1, R, z, 0x1001, 0x5001)).err, 0);
 }
 
 TEST(Handover, DrainingMappingEndsAsADrainingSa) {
