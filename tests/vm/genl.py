@@ -11,6 +11,11 @@ header (kmod/uapi/vpnpt_esp.h, --uapi or $VPNPT_WORK/kmod/uapi/vpnpt_esp.h).
   genl.py set-params K=V...  e.g. wan_ifname=eth0 enabled=1 (u8/u16/u32/string as the
                              module expects)
   genl.py flush
+  genl.py add K=V...         ADD_MAPPING, e.g. kind=esp host=192.168.1.2 peer=203.0.113.2
+                             zone=32770 spi_out=0x1001 spi_in=0x5001 [state=2]; kind=ike
+                             with ike_ispi=, ike_rspi=, ike_version= (kind: esp, ike or
+                             a number; host/peer: dotted quads)
+  genl.py del K=V...         DEL_MAPPING, the same keys (zone not needed)
   genl.py counters           GET_COUNTERS: one "name=value" line each
   genl.py dump               GET_MAPPINGS: one line per mapping, then "mappings N"
   genl.py dump-check         GET_MAPPINGS, each read (one netlink skb) timed (the
@@ -20,8 +25,9 @@ header (kmod/uapi/vpnpt_esp.h, --uapi or $VPNPT_WORK/kmod/uapi/vpnpt_esp.h).
                              at the end of the dump (medians of the first and last
                              fifth of the reads)
 
-Exit status: 0 ok; 1 the kernel refused (prints "error EPERM ..."); 2 the
-family does not exist (prints "no family").
+Exit status: 0 ok; 1 the kernel refused (prints "error EPERM ...", and the
+extack message after " -- " if the kernel gave one); 2 the family does not
+exist (prints "no family").
 """
 import errno
 import os
@@ -33,6 +39,8 @@ import sys
 NETLINK_GENERIC = 16
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
+NLM_F_ACK_TLVS, NLMSGERR_ATTR_MSG = 0x200, 1
 GENL_ID_CTRL, CTRL_CMD_GETFAMILY = 0x10, 3
 CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
 FAMILY = "vpnpt_esp"
@@ -86,7 +94,11 @@ class Genl:
     def __init__(self):
         self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         self.s.bind((0, 0))
+        # error messages come with the kernel's extack text, without the request
+        self.s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        self.s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
         self.seq = 1
+        self.extack = ""
 
     def request(self, family, cmd, payload=b"", flags=NLM_F_ACK):
         """Sends one request; returns (errno, [attribute dicts of the replies])."""
@@ -98,11 +110,15 @@ class Genl:
             buf = self.s.recv(1 << 20)
             off = 0
             while off + 16 <= len(buf):
-                n, typ, _, seq, _ = struct.unpack_from("=IHHII", buf, off)
+                n, typ, fl, seq, _ = struct.unpack_from("=IHHII", buf, off)
                 msg = buf[off + 16:off + n]
                 off += (n + 3) & ~3
                 if typ == NLMSG_ERROR:
                     err = -struct.unpack_from("=i", msg)[0]
+                    self.extack = ""
+                    if fl & NLM_F_ACK_TLVS:     # after nlmsgerr: error + the request's header
+                        m = attrs(msg[20:]).get(NLMSGERR_ATTR_MSG, b"")
+                        self.extack = m.rstrip(b"\0").decode(errors="replace")
                     return err, replies
                 if typ == NLMSG_DONE:
                     return 0, replies
@@ -131,9 +147,29 @@ def encode(name, v):
     return struct.pack(fmt, int(v, 0))
 
 
-def refused(what, err):
-    print("error %s %s: %s" % (errno.errorcode.get(err, err), what, os.strerror(err)), flush=True)
+def refused(what, err, extack=""):
+    print("error %s %s: %s%s" % (errno.errorcode.get(err, err), what, os.strerror(err),
+                                 " -- " + extack if extack else ""), flush=True)
     return 1
+
+
+KINDS = {"esp": 1, "ike": 2}
+
+
+def mapping(names, kvs):
+    """ADD/DEL_MAPPING attributes from K=V words (any attribute: the kernel judges)."""
+    payload = b""
+    for kv in kvs:
+        k, v = kv.split("=", 1)
+        k = k.upper()
+        if k in ADDR:
+            data = socket.inet_aton(v)
+        elif k == "KIND" and v in KINDS:
+            data = struct.pack("=B", KINDS[v])
+        else:
+            data = encode(k, v)
+        payload += attr(names[k], data)
+    return payload
 
 
 NLM_F_DUMP_INTR = 0x10
@@ -226,6 +262,13 @@ def main():
         if err:
             return refused("flush", err)
         print("flush ok", flush=True)
+        return 0
+    if cmd in ("add", "del"):
+        err, _ = g.request(fam, cmds["ADD_MAPPING" if cmd == "add" else "DEL_MAPPING"],
+                           mapping(names, sys.argv[2:]))
+        if err:
+            return refused(cmd, err, g.extack)
+        print("%s ok" % cmd, flush=True)
         return 0
     if cmd == "dump":
         err, r = g.request(fam, cmds["GET_MAPPINGS"], flags=NLM_F_DUMP)
