@@ -167,6 +167,7 @@ static int add_ike(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 	struct mux_ike *ik = mux_ike_lookup(m, mp->peer, mp->ispi);
 	struct ike_info info = { .ispi = mp->ispi, .version = mp->ike_version };
 	struct mux_pair *pr;
+	bool new_pair;
 	int ret;
 
 	lockdep_assert_held(&m->lock);
@@ -185,12 +186,14 @@ static int add_ike(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 		ret = check_quotas(m, mp, why);
 	if (ret)
 		return ret;
+	new_pair = !mux_pair_lookup(m, mp->host, mp->peer);
 	pr = pair_for(m, mp, now, &ret, why);
 	if (!pr)
 		return ret;
 	ik = mux_ike_new(m, pr, &info, mp->reason, now);
 	if (!ik) {
-		if (!pr->n_sa && !pr->n_ike)
+		/* a pair that existed (a window's owner, maybe) stays */
+		if (new_pair)
 			mux_pair_free(m, pr, now);
 		return refuse(why, "out of memory", -ENOMEM);
 	}
