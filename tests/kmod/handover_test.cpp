@@ -391,6 +391,28 @@ TEST(Handover, PeerStartedSaWithoutOutboundSpi) {
   EXPECT_EQ(add(b, esp(H1, R, z, 0x1001, 0x5001)).err, 0);
 }
 
+// With keep_ike_port the peer's IKE messages go to the zone of the IKE
+// SA's pair: a handed-over IKE SA gets them on B as on A (the control:
+// unknown on B without it, never guessed).
+TEST(Handover, IkeSaRoutesThePeersMessages) {
+  struct mux_params p;
+  mux_params_default(&p);
+  p.keep_ike_port = true;
+  struct ike_info info = ike_hdr(2, IKEV2_EXCH_INFORMATIONAL, 0xa1, 0x99, 7, false);
+  Mux control(&p);
+  EXPECT_EQ(control.ike_in(R, info).v, MUX_PASS);
+  EXPECT_EQ(control.counter(VPNPT_ESP_C_IKE_UNKNOWN), 1u);
+  Mux b(&p);
+  uint16_t z = 32768 + 9;
+  ASSERT_EQ(add(b, ike(H1, R, z, 0xa1, 0x99)).err, 0);
+  Result r = b.ike_in(R, info);
+  EXPECT_EQ(r.v, MUX_ZONE);
+  EXPECT_EQ(r.zone, z);
+  EXPECT_EQ(b.counter(VPNPT_ESP_C_IKE_UNKNOWN), 0u);
+  EXPECT_EQ(b.ike_out(H2, R, info).v, MUX_PASS) << "another host with its ispi: a collision";
+  EXPECT_EQ(b.counter(VPNPT_ESP_C_IKE_COLLISION), 1u);
+}
+
 TEST(Handover, DrainingMappingEndsAsADrainingSa) {
   Mux b;
   uint16_t z = 32768 + 1;
