@@ -19,6 +19,8 @@ enum class ErrorKind {
   Locked = 5,    // another vpnpt holds the lock
   Unsafe = 6,    // the config file can be changed by someone else; nothing was changed
   Findings = 7,  // never thrown: vpnpt doctor's status when it found something in the way
+  // 8: never thrown: vpnpt diff's status when there are changes to apply
+  Refused = 9,   // vpnpt mux import: the module refused a mapping; what the run added was removed
 };
 
 inline int exit_code(ErrorKind k) { return static_cast<int>(k); }

@@ -8,6 +8,7 @@
 #include "diff.h"
 #include "doctor.h"
 #include "error.h"
+#include "mux_transfer.h"
 #include "status.h"
 #include "version.h"
 
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
       "4 kernel or runtime error, 5 another vpnpt holds the lock,\n"
       "6 the config file is writable by others or not owned by root,\n"
       "7 doctor found something in the way of passthrough,\n"
-      "8 (diff) there are changes to apply.\nSee vpnpt(8) and vpnpt.toml(5).");
+      "8 (diff) there are changes to apply,\n"
+      "9 (mux import) the module refused a mapping; nothing of the file remains.\n"
+      "See vpnpt(8) and vpnpt.toml(5).");
 
   vpnpt::Options opt;
   opt.config_path = VPNPT_CONFIG_PATH;
@@ -75,6 +78,14 @@ int main(int argc, char** argv) {
                                     "PMTU ICMP, kernel, sysctl, live sessions (exit 7 if anything)");
   bool doctor_json = false;
   doctor->add_flag("-j,--json", doctor_json, "Print JSON (schema in vpnpt(8))");
+  auto* mux = app.add_subcommand("mux", "Hand the vpnpt_esp module's mappings to the other router of a pair");
+  mux->require_subcommand(1);
+  auto* mux_export = mux->add_subcommand("export", "Print the module's bound ESP and IKE mappings as JSON (or to FILE, mode 0600)");
+  std::string mux_out;
+  mux_export->add_option("-o,--output", mux_out, "Write the document to FILE atomically, mode 0600")->option_text("FILE");
+  auto* mux_import = mux->add_subcommand("import", "Add the mappings of an export to this router's module; all or none (exit 9)");
+  std::string mux_in;
+  mux_import->add_option("file", mux_in, "The document vpnpt mux export wrote")->required()->option_text("FILE");
 
   try {
     app.parse(argc, argv);
@@ -101,6 +112,8 @@ int main(int argc, char** argv) {
     else if (*diff) rc = vpnpt::run_diff(opt, diff_json, std::cout);
     else if (*confirm) vpnpt::run_confirm(opt, std::cout);
     else if (*revert) vpnpt::run_revert(opt, revert_token, revert_wait, std::cout);
+    else if (*mux_export) vpnpt::muxxfer::run_export(opt, mux_out, std::cout, std::cerr);
+    else if (*mux_import) vpnpt::muxxfer::run_import(opt, mux_in, std::cout);
   } catch (const vpnpt::Error& e) {
     return report(e);
   } catch (const std::exception& e) {

@@ -35,7 +35,7 @@ std::string temp_config(const std::string& text) {
 TEST(Cli, HelpListsEverySubcommand) {
   Result r = run("--help");
   EXPECT_EQ(r.status, 0);
-  for (const char* sub : {"check", "show", "apply", "status", "remove", "doctor"})
+  for (const char* sub : {"check", "show", "apply", "status", "remove", "doctor", "mux"})
     EXPECT_NE(r.out.find(std::string("  ") + sub + " "), std::string::npos) << sub << " missing in:\n" << r.out;
   EXPECT_NE(r.out.find("--config"), std::string::npos);
   EXPECT_NE(r.out.find("Exit status"), std::string::npos);
@@ -46,6 +46,27 @@ TEST(Cli, SubcommandHelp) {
   EXPECT_NE(run("status --help").out.find("--json"), std::string::npos);
   EXPECT_NE(run("doctor --help").out.find("--json"), std::string::npos);
   EXPECT_NE(run("--help").out.find("7 doctor found something in the way of passthrough"), std::string::npos);
+}
+
+TEST(Cli, MuxHelpAndUsage) {
+  EXPECT_NE(run("mux --help").out.find("export"), std::string::npos);
+  EXPECT_NE(run("mux export --help").out.find("--output"), std::string::npos);
+  EXPECT_NE(run("--help").out.find("9 (mux import) the module refused a mapping"), std::string::npos);
+  EXPECT_EQ(run("mux").status, 2);
+  EXPECT_EQ(run("mux import").status, 2);  // FILE is required
+}
+
+// The file is checked before the lock or the module: a wrong one changes
+// nothing and needs no root.
+TEST(Cli, MuxImportChecksTheFileFirst) {
+  std::string path = ::testing::TempDir() + "/cli_test-mux.json";
+  std::ofstream(path) << R"({"format": "vpnpt-mux-mappings", "version": 1, "mappings": [{"kind": "esp"}]})";
+  Result r = run("--run-dir /nonexistent/run mux import " + path);
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("vpnpt: error: " + path + ": mappings[0]: host: missing"), std::string::npos) << r.out;
+  r = run("mux import /nonexistent/mappings.json");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("/nonexistent/mappings.json: cannot read"), std::string::npos) << r.out;
 }
 
 TEST(Cli, Version) {

@@ -1,0 +1,105 @@
+// mux_transfer.h: `vpnpt mux export` and `vpnpt mux import`, the planned
+// switchover of a router pair (vpnpt(8), ROUTER PAIR).
+//
+// conntrackd syncs the zones of raw-ESP flows but not the vpnpt_esp module's
+// SPI tables, so after a switchover the standby cannot route ESP that the
+// peer sends first (kmod/DESIGN.md, "Router pair"). Before a planned
+// switchover the active router exports its module's mappings as a JSON
+// document and the standby imports it (VPNPT_ESP_CMD_ADD_MAPPING, one per
+// mapping). Pending ESP mappings (outbound SPI seen, inbound not bound) carry
+// no inbound SPI and are not transferable: they are counted, not exported.
+//
+// The document (version 1):
+//   { "format": "vpnpt-mux-mappings", "version": 1, "router": "<hostname>",
+//     "exported_at": "<UTC ISO 8601>", "pending_not_exported": N,
+//     "mappings": [
+//       { "kind": "esp", "host": "192.168.1.2", "peer": "203.0.113.2",
+//         "zone": 1024, "spi_out": "0x0000c001", "spi_in": "0x0000c101",
+//         "state": "bound" },
+//       { "kind": "ike", "host": ..., "peer": ..., "zone": ...,
+//         "ike_ispi": "0x0123456789abcdef", "ike_rspi": "0x...",
+//         "ike_version": 2 } ] }
+// SPIs are hex strings (64-bit IKE SPIs do not fit a JSON double); ESP SPIs
+// in host byte order, as `ip xfrm state` prints them.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "esp_mux.h"
+
+namespace vpnpt {
+struct Options;
+}
+
+namespace vpnpt::muxxfer {
+
+constexpr const char* kFormat = "vpnpt-mux-mappings";
+constexpr int kVersion = 1;
+
+struct Entry {
+  std::string kind;                // "esp" or "ike"
+  std::string host, peer;          // dotted IPv4
+  uint16_t zone = 0;
+  uint32_t spi_out = 0, spi_in = 0;  // esp: both non-zero
+  std::string state = "bound";       // esp: "bound" or "draining"
+  uint64_t ike_ispi = 0, ike_rspi = 0;  // ike
+  uint8_t ike_version = 0;              // ike: 1 or 2
+
+  // "esp 192.168.1.2 <-> 203.0.113.2 spi_out 0x... spi_in 0x... zone N"
+  std::string describe() const;
+  // Two entries name the same mapping (what DEL_MAPPING takes).
+  bool same_mapping(const Entry& o) const;
+};
+
+struct Document {
+  std::string router, exported_at;
+  uint64_t pending_not_exported = 0;
+  std::vector<Entry> mappings;
+};
+
+// The transferable mappings of a dump (bound and draining ESP SAs, IKE SAs);
+// pending ones are counted in pending_not_exported.
+Document from_dump(const std::vector<espmux::Mapping>& dump);
+std::string render(const Document& doc);
+// Validate a document; Error(Config, file, "mappings[i] (...): problem")
+// naming the entry when it is wrong. Nothing is sent to the kernel.
+Document parse(const std::string& text, const std::string& file);
+
+// What import needs from the module; the real one is netlink, tests fake it.
+class Module {
+ public:
+  virtual ~Module() = default;
+  // 0, or -errno with the module's extack message in *msg.
+  virtual int add(const Entry& e, std::string* msg) = 0;
+  virtual int del(const Entry& e, std::string* msg) = 0;
+};
+
+struct ImportResult {
+  size_t added = 0;          // new on this router
+  size_t already = 0;        // present before this run (ADD was a no-op)
+  // On a refusal: the entry's index, -errno and the module's message; the
+  // entries this run added were deleted again, newest first.
+  bool refused = false;
+  size_t refused_index = 0;
+  int error = 0;
+  std::string message;
+  size_t rolled_back = 0;
+  std::vector<std::string> not_rolled_back;  // DEL failed: these remain
+};
+
+// ADD each mapping in document order; on the first refusal DEL, in reverse
+// order, those this run added (not those in `present`, the module's
+// mappings before the run, which an ADD left as they were).
+ImportResult import_all(const Document& doc, const std::vector<Entry>& present, Module& mod);
+
+// The module's transferable mappings now, as entries (for `present`).
+std::vector<Entry> present_entries();
+
+// The commands.
+void run_export(const Options& opt, const std::string& out_file, std::ostream& out, std::ostream& err);
+void run_import(const Options& opt, const std::string& file, std::ostream& out);
+
+}  // namespace vpnpt::muxxfer
