@@ -74,12 +74,27 @@ uint64_t parse_uint(const json& e, const char* key, uint64_t lo, uint64_t hi) {
   return v.get<uint64_t>();
 }
 
+// The dump's reason names (esp_mux.cpp) and the module's values.
+constexpr std::pair<const char*, uint8_t> kReasons[] = {
+    {"", VPNPT_ESP_REASON_NONE},
+    {"ike", VPNPT_ESP_REASON_IKE},
+    {"esp-first", VPNPT_ESP_REASON_ESP_FIRST},
+    {"ike-out", VPNPT_ESP_REASON_IKE_OUT},
+    {"ike-only-host", VPNPT_ESP_REASON_IKE_ONLY_HOST},
+};
+
+int reason_value(const std::string& name) {
+  for (const auto& [n, v] : kReasons)
+    if (name == n) return v;
+  return -1;
+}
+
 Entry parse_entry(const json& e) {
   if (!e.is_object()) throw Bad{"not an object"};
   if (!e.contains("kind") || !e["kind"].is_string()) throw Bad{"kind: missing (\"esp\" or \"ike\")"};
   Entry m;
   m.kind = e["kind"].get<std::string>();
-  std::vector<std::string> keys{"kind", "host", "peer", "zone"};
+  std::vector<std::string> keys{"kind", "host", "peer", "zone", "reason"};
   if (m.kind == "esp") {
     keys.insert(keys.end(), {"spi_out", "spi_in", "state"});
   } else if (m.kind == "ike") {
@@ -95,7 +110,6 @@ Entry parse_entry(const json& e) {
   if (m.kind == "esp") {
     m.spi_out = uint32_t(parse_hex(e, "spi_out", 8));
     m.spi_in = uint32_t(parse_hex(e, "spi_in", 8));
-    if (!m.spi_out) throw Bad{"spi_out: 0 (a pending mapping is not transferable)"};
     if (!m.spi_in) throw Bad{"spi_in: 0 (a pending mapping is not transferable)"};
     if (e.contains("state")) {
       if (!e["state"].is_string()) throw Bad{"state: not a string"};
@@ -109,6 +123,12 @@ Entry parse_entry(const json& e) {
     m.ike_rspi = parse_hex(e, "ike_rspi", 16);
     if (!m.ike_ispi) throw Bad{"ike_ispi: 0"};
     m.ike_version = uint8_t(parse_uint(e, "ike_version", 1, 2));
+  }
+  if (e.contains("reason")) {
+    if (!e["reason"].is_string()) throw Bad{"reason: not a string"};
+    m.reason = e["reason"].get<std::string>();
+    if (reason_value(m.reason) < 0)
+      throw Bad{"reason: \"" + m.reason + "\" is none of \"ike\", \"esp-first\", \"ike-out\", \"ike-only-host\""};
   }
   return m;
 }
@@ -138,8 +158,9 @@ Document from_dump(const std::vector<espmux::Mapping>& dump) {
     e.host = m.host;
     e.peer = m.peer;
     e.zone = m.zone;
+    e.reason = reason_value(m.reason) > 0 ? m.reason : "";
     if (m.kind == "esp") {
-      if (m.state == "pending" || !m.spi_in || !m.spi_out) {
+      if (m.state == "pending" || !m.spi_in) {
         d.pending_not_exported++;
         continue;
       }
@@ -170,6 +191,7 @@ std::string render(const Document& doc) {
       j["ike_rspi"] = hex(e.ike_rspi, 16);
       j["ike_version"] = e.ike_version;
     }
+    if (!e.reason.empty()) j["reason"] = e.reason;
     maps.push_back(std::move(j));
   }
   json j = {{"format", kFormat},
@@ -342,6 +364,7 @@ class NetlinkModule : public Module {
                                 e.state == "draining" ? VPNPT_ESP_STATE_DRAINING : VPNPT_ESP_STATE_BOUND) < 0;
       else
         bad = bad || nla_put_u8(raw, VPNPT_ESP_A_IKE_VERSION, e.ike_version) < 0;
+      if (int r = reason_value(e.reason); r > 0) bad = bad || nla_put_u8(raw, VPNPT_ESP_A_REASON, uint8_t(r)) < 0;
     }
     if (bad) throw Error(ErrorKind::Kernel, kSubject, "cannot build a netlink message");
     Ack ack;

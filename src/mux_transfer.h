@@ -8,6 +8,8 @@
 // document and the standby imports it (VPNPT_ESP_CMD_ADD_MAPPING, one per
 // mapping). Pending ESP mappings (outbound SPI seen, inbound not bound) carry
 // no inbound SPI and are not transferable: they are counted, not exported.
+// A bound SA the peer started, on which the host has not sent yet, has
+// spi_out 0 and is exported so (the host's first packet on B joins it).
 //
 // The document (version 1):
 //   { "format": "vpnpt-mux-mappings", "version": 1, "router": "<hostname>",
@@ -15,10 +17,10 @@
 //     "mappings": [
 //       { "kind": "esp", "host": "192.168.1.2", "peer": "203.0.113.2",
 //         "zone": 1024, "spi_out": "0x0000c001", "spi_in": "0x0000c101",
-//         "state": "bound" },
+//         "state": "bound", "reason": "esp-first" },
 //       { "kind": "ike", "host": ..., "peer": ..., "zone": ...,
 //         "ike_ispi": "0x0123456789abcdef", "ike_rspi": "0x...",
-//         "ike_version": 2 } ] }
+//         "ike_version": 2, "reason": "ike-out" } ] }
 // SPIs are hex strings (64-bit IKE SPIs do not fit a JSON double); ESP SPIs
 // in host byte order, as `ip xfrm state` prints them.
 #pragma once
@@ -43,8 +45,10 @@ struct Entry {
   std::string kind;                // "esp" or "ike"
   std::string host, peer;          // dotted IPv4
   uint16_t zone = 0;
-  uint32_t spi_out = 0, spi_in = 0;  // esp: both non-zero
+  uint32_t spi_out = 0, spi_in = 0;  // esp: spi_in non-zero; spi_out 0: the peer
+                                     // started the SA, the host has not sent on it
   std::string state = "bound";       // esp: "bound" or "draining"
+  std::string reason;                // as dumped ("ike", "esp-first", ...; "": none)
   uint64_t ike_ispi = 0, ike_rspi = 0;  // ike
   uint8_t ike_version = 0;              // ike: 1 or 2
 

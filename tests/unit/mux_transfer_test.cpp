@@ -26,6 +26,7 @@ vpnpt::espmux::Mapping esp(const char* host, uint32_t out, uint32_t in, const ch
   m.state = state;
   m.zone = zone;
   m.packets_in = 7;  // counters are not part of the document
+  m.reason = "esp-first";
   return m;
 }
 
@@ -94,9 +95,24 @@ TEST(MuxTransfer, RenderThenParseIsTheSame) {
     EXPECT_EQ(back.mappings[i].zone, d.mappings[i].zone);
     EXPECT_EQ(back.mappings[i].state, d.mappings[i].state);
     EXPECT_EQ(back.mappings[i].ike_version, d.mappings[i].ike_version);
+    EXPECT_EQ(back.mappings[i].reason, d.mappings[i].reason);
   }
   EXPECT_EQ(back.router, "ra");
   EXPECT_EQ(render(back), text);
+}
+
+// A bound SA the peer started, the host silent on it so far: no outbound
+// SPI yet, but transferable (the module joins the host's first packet).
+TEST(MuxTransfer, PeerStartedSaWithoutOutboundSpiIsExported) {
+  auto m = esp("192.168.1.4", 0, 0xc104, "bound", 1026);
+  m.reason = "ike";
+  Document d = from_dump({m});
+  ASSERT_EQ(d.mappings.size(), 1u);
+  EXPECT_EQ(d.pending_not_exported, 0u);
+  Document back = parse(render(d), "f");
+  ASSERT_EQ(back.mappings.size(), 1u);
+  EXPECT_EQ(back.mappings[0].spi_out, 0u);
+  EXPECT_EQ(back.mappings[0].reason, "ike");
 }
 
 TEST(MuxTransfer, StateDefaultsToBound) {
@@ -124,6 +140,8 @@ TEST(MuxTransfer, WrongDocumentsNameFileAndEntry) {
             "mappings[1]: host: not an IPv4 address: \"192.168.1.300\"");
   EXPECT_EQ(entry(R"("spi_in": "0x0000c101")", R"("spi_in": "0x0")"),
             "mappings[1]: spi_in: 0 (a pending mapping is not transferable)");
+  EXPECT_EQ(entry(R"("state": "bound")", R"("state": "bound", "reason": "magic")"),
+            "mappings[1]: reason: \"magic\" is none of \"ike\", \"esp-first\", \"ike-out\", \"ike-only-host\"");
   EXPECT_EQ(entry(R"("spi_in": "0x0000c101")", R"("spi_in": 49409)"),
             "mappings[1]: spi_in: not a string (SPIs are written \"0x...\")");
   EXPECT_EQ(entry(R"("spi_out": "0x0000c001")", R"("spi_out": "0x1000000000")"),
