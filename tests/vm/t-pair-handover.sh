@@ -32,7 +32,7 @@
 # behind, and a second import of the same file succeeding.
 . "$VPNPT_VM_TESTS/lib.sh"
 HANDOVER=${HANDOVER:-import}
-CTD_ESP=1
+CTD_ESP=${CTD_ESP:-1}
 . "$VPNPT_VM_TESTS/pair.sh"
 
 # answers_since NAME T: answers of flow NAME timestamped after T.
