@@ -205,41 +205,46 @@ Params get_params() {
   return p;
 }
 
+bool for_each_mapping(const std::function<void(const Mapping&)>& each) {
+  Conn c = need_family();
+  bool interrupted = false;
+  Mapping m;  // one, reused: its strings keep their buffers
+  transact(c, new_msg(c, VPNPT_ESP_CMD_GET_MAPPINGS, NLM_F_DUMP), VPNPT_ESP_CMD_GET_MAPPINGS,
+           [&](nl_msg* msg) {
+             nlattr* tb[VPNPT_ESP_A_MAX + 1];
+             parse_attrs(msg, tb);
+             m.kind = u8(tb, VPNPT_ESP_A_KIND) == VPNPT_ESP_KIND_IKE ? "ike" : "esp";
+             m.host = ip4(u32(tb, VPNPT_ESP_A_HOST));
+             m.peer = ip4(u32(tb, VPNPT_ESP_A_PEER));
+             m.spi_out = u32(tb, VPNPT_ESP_A_SPI_OUT);
+             m.spi_in = u32(tb, VPNPT_ESP_A_SPI_IN);
+             m.state = state_name(u8(tb, VPNPT_ESP_A_STATE));
+             m.reason = reason_name(u8(tb, VPNPT_ESP_A_REASON));
+             m.zone = u16(tb, VPNPT_ESP_A_ZONE);
+             m.age_ms = u64(tb, VPNPT_ESP_A_AGE_MS);
+             m.idle_ms = u64(tb, VPNPT_ESP_A_IDLE_MS);
+             m.packets_out = u64(tb, VPNPT_ESP_A_PKTS_OUT);
+             m.packets_in = u64(tb, VPNPT_ESP_A_PKTS_IN);
+             m.bytes_out = u64(tb, VPNPT_ESP_A_BYTES_OUT);
+             m.bytes_in = u64(tb, VPNPT_ESP_A_BYTES_IN);
+             m.ike_ispi = u64(tb, VPNPT_ESP_A_IKE_ISPI);
+             m.ike_rspi = u64(tb, VPNPT_ESP_A_IKE_RSPI);
+             m.ike_version = u8(tb, VPNPT_ESP_A_IKE_VERSION);
+             each(m);
+           }, &interrupted);
+  return !interrupted;
+}
+
 // The module dumps in many messages and marks a dump during which mappings
 // came, went or moved (one may be missing or shown twice): read it again,
 // three times at most; the last one is kept whatever it says (a table that
 // busy is a snapshot of something in motion anyway).
 std::vector<Mapping> dump_mappings() {
   std::vector<Mapping> out;
-  bool interrupted = true;
-  for (int attempt = 0; interrupted && attempt < 3; attempt++) {
-    Conn c = need_family();
+  bool whole = false;
+  for (int attempt = 0; !whole && attempt < 3; attempt++) {
     out.clear();
-    interrupted = false;
-    transact(c, new_msg(c, VPNPT_ESP_CMD_GET_MAPPINGS, NLM_F_DUMP), VPNPT_ESP_CMD_GET_MAPPINGS,
-             [&](nl_msg* msg) {
-               nlattr* tb[VPNPT_ESP_A_MAX + 1];
-               parse_attrs(msg, tb);
-               Mapping m;
-               m.kind = u8(tb, VPNPT_ESP_A_KIND) == VPNPT_ESP_KIND_IKE ? "ike" : "esp";
-               m.host = ip4(u32(tb, VPNPT_ESP_A_HOST));
-               m.peer = ip4(u32(tb, VPNPT_ESP_A_PEER));
-               m.spi_out = u32(tb, VPNPT_ESP_A_SPI_OUT);
-               m.spi_in = u32(tb, VPNPT_ESP_A_SPI_IN);
-               m.state = state_name(u8(tb, VPNPT_ESP_A_STATE));
-               m.reason = reason_name(u8(tb, VPNPT_ESP_A_REASON));
-               m.zone = u16(tb, VPNPT_ESP_A_ZONE);
-               m.age_ms = u64(tb, VPNPT_ESP_A_AGE_MS);
-               m.idle_ms = u64(tb, VPNPT_ESP_A_IDLE_MS);
-               m.packets_out = u64(tb, VPNPT_ESP_A_PKTS_OUT);
-               m.packets_in = u64(tb, VPNPT_ESP_A_PKTS_IN);
-               m.bytes_out = u64(tb, VPNPT_ESP_A_BYTES_OUT);
-               m.bytes_in = u64(tb, VPNPT_ESP_A_BYTES_IN);
-               m.ike_ispi = u64(tb, VPNPT_ESP_A_IKE_ISPI);
-               m.ike_rspi = u64(tb, VPNPT_ESP_A_IKE_RSPI);
-               m.ike_version = u8(tb, VPNPT_ESP_A_IKE_VERSION);
-               out.push_back(std::move(m));
-             }, &interrupted);
+    whole = for_each_mapping([&](const Mapping& m) { out.push_back(m); });
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,13 @@ bool family_present();   // the module is loaded and its genl family resolves (n
 void load_module();      // libkmod: modprobe vpnpt_esp; Error(Kernel) with a hint if absent
 void set_params(const Params&);
 Params get_params();
+// One dump of the mappings, each passed to `each` as its message is read:
+// memory does not grow with the count. False if the module marked the dump
+// as overlapping a change (NLM_F_DUMP_INTR: a mapping may have been missed
+// or passed twice).
+bool for_each_mapping(const std::function<void(const Mapping&)>& each);
+// All of them in a vector, the dump read again (three times at most) while
+// the module marks it as overlapping a change.
 std::vector<Mapping> dump_mappings();
 std::vector<std::pair<std::string, uint64_t>> counters();
 void flush();

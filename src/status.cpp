@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <optional>
@@ -205,7 +206,7 @@ EspStatus esp_status(const Config* cfg, const std::optional<AppliedRecord>& rec)
   if (!e.module_loaded) return e;
   try {
     e.counters = espmux::counters();
-    e.mappings = espmux::dump_mappings();
+    e.stream = espmux::for_each_mapping;
   } catch (const Error& err) {
     e.error = err.what();
   }
@@ -458,13 +459,11 @@ json head_json(const Status& st) {
     json counters = json::object();
     for (const auto& [name, value] : st.esp.counters) counters[name] = value;
     e["counters"] = counters;
-    json maps = json::array();
-    for (const auto& m : st.esp.mappings)
-      maps.push_back({{"kind", m.kind}, {"host", m.host}, {"peer", m.peer}, {"spi_out", m.spi_out},
-                      {"spi_in", m.spi_in}, {"state", m.state}, {"reason", m.reason}, {"zone", m.zone},
-                      {"age", m.age_ms / 1000}, {"packets_out", m.packets_out}, {"packets_in", m.packets_in},
-                      {"bytes_out", m.bytes_out}, {"bytes_in", m.bytes_in}});
-    e["mappings"] = maps;
+    if (!st.esp.stream) {
+      std::ostringstream maps;
+      write_mappings_json(st.esp, 0, maps);
+      e["mappings"] = json::parse(maps.str());
+    }
   }
   json counters = json::object();
   for (const auto& c : st.counters) counters[c.name] = {{"packets", c.packets}, {"bytes", c.bytes}};
@@ -473,29 +472,113 @@ json head_json(const Status& st) {
   return s;
 }
 
-void write_status_json(const Status& st, std::ostream& out) {
-  const json head = head_json(st);
-  const Sessions& sessions = st.sessions;
-  // The keys in order, as nlohmann::json would print them; the sessions
-  // are written straight from the structs.
+namespace {
+
+// A JSON object of `head`'s keys and the streamed ones, in key order and
+// indented as nlohmann::json's dump(2) would print it at this depth; a
+// streamed value is written by its function (given the depth), a key of
+// both is streamed.
+using Streamed = std::map<std::string, std::function<void(int)>>;
+void write_object(std::ostream& out, const json& head, int depth, const Streamed& streamed) {
   std::map<std::string, const json*> keys;
   for (auto it = head.begin(); it != head.end(); ++it) keys[it.key()] = &it.value();
-  keys["expectations"] = nullptr;
-  keys["hosts"] = nullptr;
+  for (const auto& [key, f] : streamed) keys[key] = nullptr;
+  if (keys.empty()) {
+    out << "{}";
+    return;
+  }
+  const std::string pad = "\n" + std::string(size_t(depth + 1) * 2, ' ');
   out << "{";
   bool first = true;
   for (const auto& [key, value] : keys) {
-    out << (first ? "\n  " : ",\n  ") << JsonOut::quote(key) << ": ";
+    out << (first ? "" : ",") << pad << JsonOut::quote(key) << ": ";
     first = false;
-    if (key == "hosts") write_hosts_json(sessions, 1, out);
-    else if (key == "expectations") write_expectations_json(sessions, 1, out);
-    else {
-      std::string text = value->dump(2);
-      for (size_t pos = 0; (pos = text.find('\n', pos)) != std::string::npos; pos += 3) text.replace(pos, 1, "\n  ");
-      out << text;
+    if (auto f = streamed.find(key); f != streamed.end()) {
+      f->second(depth + 1);
+      continue;
+    }
+    std::string text = value->dump(2);
+    for (size_t pos = 0; (pos = text.find('\n', pos)) != std::string::npos; pos += pad.size()) text.replace(pos, 1, pad);
+    out << text;
+  }
+  out << "\n" << std::string(size_t(depth) * 2, ' ') << "}";
+}
+
+}  // namespace
+
+void write_mappings_json(const EspStatus& e, int depth, std::ostream& out) {
+  JsonOut j(out);
+  size_t n = 0;
+  auto each = [&](const espmux::Mapping& m) {
+    out << (n++ ? "," : "[");
+    j.indent(depth + 1);
+    out << "{";
+    auto key = [&](const char* k) {
+      j.indent(depth + 2);
+      out << "\"" << k << "\": ";
+    };
+    key("age"); out << m.age_ms / 1000 << ",";
+    key("bytes_in"); out << m.bytes_in << ",";
+    key("bytes_out"); out << m.bytes_out << ",";
+    key("host"); out << JsonOut::quote(m.host) << ",";
+    key("kind"); out << JsonOut::quote(m.kind) << ",";
+    key("packets_in"); out << m.packets_in << ",";
+    key("packets_out"); out << m.packets_out << ",";
+    key("peer"); out << JsonOut::quote(m.peer) << ",";
+    key("reason"); out << JsonOut::quote(m.reason) << ",";
+    key("spi_in"); out << m.spi_in << ",";
+    key("spi_out"); out << m.spi_out << ",";
+    key("state"); out << JsonOut::quote(m.state) << ",";
+    key("zone"); out << m.zone;
+    j.indent(depth + 1);
+    out << "}";
+  };
+  bool whole = true;
+  std::string error;
+  if (!e.stream) {
+    for (const auto& m : e.mappings) each(m);
+  } else {
+    try {
+      whole = e.stream(each);
+    } catch (const Error& err) {
+      error = err.what();
     }
   }
-  out << "\n}\n";
+  if (!n) out << "[]";
+  else {
+    j.indent(depth);
+    out << "]";
+  }
+  // The keys after "mappings" in order, only when the dump went wrong
+  // (the array is written by then).
+  if (!error.empty()) {
+    out << ",";
+    j.indent(depth);
+    out << "\"mappings_error\": " << JsonOut::quote(error);
+  }
+  if (!whole) {
+    out << ",";
+    j.indent(depth);
+    out << "\"mappings_interrupted\": true";
+  }
+}
+
+void write_status_json(const Status& st, std::ostream& out) {
+  const json head = head_json(st);
+  const Sessions& sessions = st.sessions;
+  // The sessions and the mappings are written straight from the structs and
+  // the module's dump, the rest as nlohmann::json prints it.
+  Streamed streamed = {
+      {"hosts", [&](int depth) { write_hosts_json(sessions, depth, out); }},
+      {"expectations", [&](int depth) { write_expectations_json(sessions, depth, out); }},
+  };
+  if (st.esp.stream && head.contains("esp"))
+    streamed["esp"] = [&](int depth) {
+      write_object(out, head["esp"], depth,
+                   {{"mappings", [&](int d) { write_mappings_json(st.esp, d, out); }}});
+    };
+  write_object(out, head, 0, streamed);
+  out << "\n";
 }
 
 void print_status(const Status& s, bool all, std::ostream& out) {
@@ -521,11 +604,29 @@ void print_status(const Status& s, bool all, std::ostream& out) {
   if (!e.note.empty()) out << "  note: " << e.note << "\n";
   if (!e.error.empty()) out << "  error: " << e.error << "\n";
   if (e.module_loaded && e.error.empty()) {
-    out << "  mappings: " << e.mappings.size() << "\n";
-    for (const auto& m : e.mappings)
+    // Streamed from the module (EspStatus::stream): the count comes last.
+    size_t n = 0;
+    auto each = [&](const espmux::Mapping& m) {
+      out << (n++ ? "" : "  mappings:\n");
       out << "    " << m.kind << " " << m.host << " <-> " << m.peer << "  spi out 0x" << std::hex << m.spi_out
           << " in 0x" << m.spi_in << std::dec << "  " << m.state << " (" << m.reason << ")  zone " << m.zone
           << "  age " << human_seconds(m.age_ms / 1000) << "  pkts " << m.packets_out << "/" << m.packets_in << "\n";
+    };
+    bool whole = true;
+    std::string error;
+    if (!e.stream) {
+      for (const auto& m : e.mappings) each(m);
+    } else {
+      try {
+        whole = e.stream(each);
+      } catch (const Error& err) {
+        error = err.what();
+      }
+    }
+    if (!n) out << "  mappings: none\n";
+    else out << "  " << n << " mapping(s)\n";
+    if (!whole) out << "  (the mappings changed while they were read: one may be missing or listed twice)\n";
+    if (!error.empty()) out << "  error: " << error << "\n";
   }
 
   if (!s.counters.empty()) {

@@ -4,6 +4,7 @@
 // the edge: one JSON writer, one text printer.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -118,6 +119,11 @@ Sessions collect_sessions(const std::vector<CtEntry>& entries, const std::vector
 // the indentation); and as nlohmann::json for the unit tests.
 void write_hosts_json(const Sessions& s, int depth, std::ostream& out);
 void write_expectations_json(const Sessions& s, int depth, std::ostream& out);
+struct EspStatus;
+// esp.mappings: from EspStatus::stream as the module's dump is read, else
+// from EspStatus::mappings; after the array, ,"mappings_error" (the dump
+// failed) and ,"mappings_interrupted": true (NLM_F_DUMP_INTR) when so.
+void write_mappings_json(const EspStatus& e, int depth, std::ostream& out);
 nlohmann::json sessions_json(const std::vector<CtEntry>& entries, const std::vector<CtExpectation>& expectations,
                              uint64_t now_ns);
 
@@ -139,6 +145,10 @@ struct EspStatus {
   std::string note, error;
   std::vector<std::pair<std::string, uint64_t>> counters;
   std::vector<espmux::Mapping> mappings;
+  // When set (run_status), the mappings are read from the module while they
+  // are written, one message at a time (espmux::for_each_mapping), and never
+  // kept: memory does not grow with their number. `mappings` is then empty.
+  std::function<bool(const std::function<void(const espmux::Mapping&)>&)> stream;
 };
 
 struct CounterValue {
@@ -157,7 +167,7 @@ struct Status {
 };
 
 // One JSON writer (schema in vpnpt(8)) and one text printer.
-nlohmann::json head_json(const Status& st);  // all but hosts and expectations
+nlohmann::json head_json(const Status& st);  // all but hosts, expectations and streamed mappings
 void write_status_json(const Status& st, std::ostream& out);
 void print_status(const Status& st, bool all, std::ostream& out);
 void print_sessions(const Sessions& sessions, bool all, std::ostream& out);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "error.h"
 #include "status.h"
 
 using namespace vpnpt;
@@ -170,4 +171,94 @@ TEST(Sessions, CallsBeforeTheirControlAndOrphanCalls) {
   EXPECT_EQ(j["hosts"][0]["sessions"][0]["calls"].size(), 1u);
   EXPECT_EQ(j["hosts"][1]["sessions"][0]["kind"], "gre");
   EXPECT_FALSE(j["hosts"][1]["sessions"][0].contains("calls"));
+}
+
+namespace {
+
+Status status_with_mappings(size_t n) {
+  Status st;
+  st.version = "test";
+  st.config = "/etc/vpnpt.toml";
+  st.esp.configured = "mux";
+  st.esp.module_loaded = true;
+  st.esp.counters = {{"pairs", n}};
+  for (size_t i = 0; i < n; ++i) {
+    espmux::Mapping m;
+    m.kind = "esp";
+    m.host = "192.168.1." + std::to_string(2 + i);
+    m.peer = "198.51.100.7";
+    m.spi_out = uint32_t(0x1000 + i);
+    m.spi_in = uint32_t(0x2000 + i);
+    m.state = "bound";
+    m.reason = "ike";
+    m.zone = uint16_t(7 + i);
+    m.age_ms = 61500;
+    m.packets_out = 3;
+    m.bytes_out = 300 + i;
+    st.esp.mappings.push_back(m);
+  }
+  return st;
+}
+
+}  // namespace
+
+// `status --json` writes the module's mappings as its dump is read
+// (EspStatus::stream), never holding them: the same JSON as from a vector,
+// and what went wrong in the dump said after the array.
+TEST(Status, MappingsStreamedAsFromAVector) {
+  for (size_t n : {0u, 1u, 3u}) {
+    Status kept = status_with_mappings(n);
+    Status streamed = kept;
+    streamed.esp.mappings.clear();
+    size_t calls = 0;
+    streamed.esp.stream = [&](const std::function<void(const espmux::Mapping&)>& each) {
+      ++calls;
+      for (const auto& m : kept.esp.mappings) each(m);
+      return true;
+    };
+    std::ostringstream a, b;
+    write_status_json(kept, a);
+    write_status_json(streamed, b);
+    EXPECT_EQ(a.str(), b.str());
+    EXPECT_EQ(calls, 1u);
+    auto j = nlohmann::json::parse(b.str());
+    ASSERT_EQ(j["esp"]["mappings"].size(), n);
+    if (n) {
+      EXPECT_EQ(j["esp"]["mappings"][1 % n]["host"], kept.esp.mappings[1 % n].host);
+      EXPECT_EQ(j["esp"]["mappings"][0]["age"], 61);
+      EXPECT_EQ(j["esp"]["mappings"][0]["zone"], 7);
+    }
+    // As nlohmann::json prints the same document.
+    EXPECT_EQ(b.str(), j.dump(2) + "\n");
+
+    std::ostringstream text;
+    print_status(streamed, false, text);
+    EXPECT_NE(text.str().find(n ? "  " + std::to_string(n) + " mapping(s)\n" : "  mappings: none\n"),
+              std::string::npos)
+        << text.str();
+  }
+
+  Status st = status_with_mappings(2);
+  auto source = st.esp.mappings;
+  st.esp.mappings.clear();
+  st.esp.stream = [&](const std::function<void(const espmux::Mapping&)>& each) {
+    each(source[0]);
+    return false;  // NLM_F_DUMP_INTR
+  };
+  std::ostringstream intr;
+  write_status_json(st, intr);
+  auto j = nlohmann::json::parse(intr.str());
+  EXPECT_EQ(j["esp"]["mappings"].size(), 1u);
+  EXPECT_EQ(j["esp"]["mappings_interrupted"], true);
+
+  st.esp.stream = [&](const std::function<void(const espmux::Mapping&)>& each) -> bool {
+    each(source[0]);
+    throw Error(ErrorKind::Kernel, "esp mux", "GET_MAPPINGS: gone", "");
+  };
+  std::ostringstream err;
+  write_status_json(st, err);
+  j = nlohmann::json::parse(err.str());
+  EXPECT_EQ(j["esp"]["mappings"].size(), 1u);
+  EXPECT_NE(j["esp"]["mappings_error"].get<std::string>().find("gone"), std::string::npos);
+  EXPECT_TRUE(j["esp"]["module_loaded"].get<bool>());
 }
