@@ -15,12 +15,20 @@
  *       one mapping after the other; pinned to CPU 1, where RPS sends what
  *       the router receives, so that each packet is handled in order in
  *       this CPU's backlog before the next is sent
- *   vm_pps_send blast esp|udp M P SECS LEN RMAC_LAN
+ *   vm_pps_send blast esp|udp M P SECS LEN RMAC_LAN [RATE]
  *       for SECS seconds, frames of mappings (flows) 0..M-1 in turn from both
- *       hosts (IP total length LEN), pinned to CPU 0; prints the frames sent,
- *       the frames the router (vm-r) forwarded out of its eth0 in that time, and
- *       the packets CPU 1's backlog dropped (the router's RPS CPU: drops there
- *       mean the sender offered more than the router forwarded)
+ *       hosts (IP total length LEN), pinned to CPU 0, at most RATE frames per
+ *       second if RATE is given and not 0; prints the frames sent, the frames
+ *       the router (vm-r) forwarded out of its eth0 in that time, the packets
+ *       CPU 1's backlog dropped (the router's RPS CPU: drops there mean the
+ *       sender offered more than the router forwarded), and how busy CPU 1 was
+ *       over the same interval: 1 - its idle time (/proc/stat; the idle time is
+ *       exact under NO_HZ, in 10 ms units) / the interval. cpu1_ns_per_pkt is
+ *       CPU 1's busy time per forwarded frame and capacity_pps its inverse:
+ *       the rate CPU 1 would forward if it did nothing else (the router's own
+ *       limit, whatever the sender offers). With PPS_NAME set it also prints
+ *       "PPS_MARK start|end NAME" lines on stderr (the console) around the
+ *       interval: bench/vm_pps.sh reads QEMU's vCPU threads' CPU time then
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -224,6 +232,34 @@ static unsigned long long cpu1_drops(void)
 	return b;
 }
 
+/* CPU 1's idle time so far (idle + iowait), and its softirq, system and
+ * user (+ nice) time, in USER_HZ ticks (/proc/stat). */
+struct cpustat {
+	unsigned long long idle, softirq, sys, user, irq;
+};
+
+static struct cpustat cpu1_stat(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	char line[512];
+	struct cpustat c = {0};
+	unsigned long long v[8] = {0};
+
+	if (!f)
+		die("/proc/stat");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "cpu1 %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+			   &v[5], &v[6], &v[7]) == 8)
+			break;
+	fclose(f);
+	c.user = v[0] + v[1];
+	c.sys = v[2];
+	c.idle = v[3] + v[4];
+	c.irq = v[5];
+	c.softirq = v[6];
+	return c;
+}
+
 static int fill(int argc, char **argv)
 {
 	uint32_t from, to, p;
@@ -261,7 +297,8 @@ static int blast(int argc, char **argv)
 {
 	int esp, len;
 	uint32_t m, p;
-	double secs, t0, t1;
+	double secs, t0, t1, rate = 0, w0, w1, hz = (double)sysconf(_SC_CLK_TCK);
+	struct cpustat c0, c1;
 	unsigned char rlan[6];
 	struct port h[2];
 	unsigned char *buf[2];
@@ -270,8 +307,10 @@ static int blast(int argc, char **argv)
 	uint32_t n[2] = {0, 0}, cur[2] = {0, 0};
 	unsigned long long sent = 0, tx0, tx1, d0, d1;
 
-	if (argc != 8)
+	if (argc != 8 && argc != 9)
 		return 2;
+	if (argc == 9)
+		rate = atof(argv[8]);
 	esp = strcmp(argv[2], "esp") == 0;
 	m = strtoul(argv[3], NULL, 0);
 	p = strtoul(argv[4], NULL, 0);
@@ -302,6 +341,12 @@ static int blast(int argc, char **argv)
 		msg[i][n[i]].msg_hdr.msg_iovlen = 1;
 		n[i]++;
 	}
+	if (getenv("PPS_NAME")) {	/* for bench/vm_pps.sh on the host: it samples QEMU's vCPU threads */
+		fprintf(stderr, "PPS_MARK start %s\n", getenv("PPS_NAME"));
+		usleep(100000);
+	}
+	c0 = cpu1_stat();
+	w0 = now();
 	tx0 = router_tx();
 	d0 = cpu1_drops();
 	t0 = now();
@@ -310,7 +355,7 @@ static int blast(int argc, char **argv)
 		for (int i = 0; i < 2; i++) {
 			int b, r;
 
-			if (!n[i])
+			if (!n[i] || (rate > 0 && sent >= rate * (t1 - t0)))
 				continue;
 			b = n[i] - cur[i] < BATCH ? (int)(n[i] - cur[i]) : BATCH;
 			r = sendmmsg(h[i].fd, msg[i] + cur[i], b, 0);
@@ -327,8 +372,23 @@ static int blast(int argc, char **argv)
 	usleep(200000);		/* the router's backlog drains */
 	tx1 = router_tx();
 	d1 = cpu1_drops();
-	printf("proto=%s mappings=%u secs=%.2f sent_pps=%.0f forwarded_pps=%.0f cpu1_backlog_drops=%llu\n",
-	       esp ? "esp" : "udp", m, t1 - t0, sent / (t1 - t0), (tx1 - tx0) / (t1 - t0), d1 - d0);
+	w1 = now();
+	c1 = cpu1_stat();
+	if (getenv("PPS_NAME"))
+		fprintf(stderr, "PPS_MARK end %s forwarded=%llu wall_ns=%.0f\n", getenv("PPS_NAME"), tx1 - tx0,
+			(w1 - w0) * 1e9);
+	{
+		double wall = w1 - w0, idle = (double)(c1.idle - c0.idle) / hz, busy = 1 - idle / wall;
+		double ticks = (double)(c1.softirq - c0.softirq + c1.sys - c0.sys + c1.user - c0.user + c1.irq - c0.irq);
+		double ns = busy * wall * 1e9 / (double)(tx1 - tx0 ? tx1 - tx0 : 1);
+
+		if (busy < 0)
+			busy = 0;
+		printf("proto=%s mappings=%u secs=%.2f sent_pps=%.0f forwarded_pps=%.0f cpu1_backlog_drops=%llu "
+		       "cpu1_busy=%.3f cpu1_ns_per_pkt=%.0f capacity_pps=%.0f cpu1_softirq_share=%.2f\n",
+		       esp ? "esp" : "udp", m, t1 - t0, sent / (t1 - t0), (tx1 - tx0) / (t1 - t0), d1 - d0, busy, ns,
+		       1e9 / ns, ticks > 0 ? (double)(c1.softirq - c0.softirq) / ticks : 0);
+	}
 	return 0;
 }
 
@@ -342,6 +402,6 @@ int main(int argc, char **argv)
 		rc = blast(argc, argv);
 	if (rc == 2)
 		fprintf(stderr, "usage: vm_pps_send fill FROM TO P RMAC_LAN RMAC_WAN\n"
-				"       vm_pps_send blast esp|udp M P SECS LEN RMAC_LAN\n");
+				"       vm_pps_send blast esp|udp M P SECS LEN RMAC_LAN [RATE]\n");
 	return rc;
 }
