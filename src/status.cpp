@@ -504,6 +504,24 @@ void write_object(std::ostream& out, const json& head, int depth, const Streamed
   out << "\n" << std::string(size_t(depth) * 2, ' ') << "}";
 }
 
+// Calls each(m) for every mapping: streamed from the module's dump when
+// EspStatus::stream is set, else from EspStatus::mappings. False when the
+// module marked the dump interrupted; a dump that failed part way leaves its
+// message in `error`.
+template <class Each>
+bool visit_mappings(const EspStatus& e, Each&& each, std::string& error) {
+  if (!e.stream) {
+    for (const auto& m : e.mappings) each(m);
+    return true;
+  }
+  try {
+    return e.stream(each);
+  } catch (const Error& err) {
+    error = err.what();
+    return true;
+  }
+}
+
 }  // namespace
 
 void write_mappings_json(const EspStatus& e, int depth, std::ostream& out) {
@@ -533,17 +551,8 @@ void write_mappings_json(const EspStatus& e, int depth, std::ostream& out) {
     j.indent(depth + 1);
     out << "}";
   };
-  bool whole = true;
   std::string error;
-  if (!e.stream) {
-    for (const auto& m : e.mappings) each(m);
-  } else {
-    try {
-      whole = e.stream(each);
-    } catch (const Error& err) {
-      error = err.what();
-    }
-  }
+  const bool whole = visit_mappings(e, each, error);
   if (!n) out << "[]";
   else {
     j.indent(depth);
@@ -612,17 +621,8 @@ void print_status(const Status& s, bool all, std::ostream& out) {
           << " in 0x" << m.spi_in << std::dec << "  " << m.state << " (" << m.reason << ")  zone " << m.zone
           << "  age " << human_seconds(m.age_ms / 1000) << "  pkts " << m.packets_out << "/" << m.packets_in << "\n";
     };
-    bool whole = true;
     std::string error;
-    if (!e.stream) {
-      for (const auto& m : e.mappings) each(m);
-    } else {
-      try {
-        whole = e.stream(each);
-      } catch (const Error& err) {
-        error = err.what();
-      }
-    }
+    const bool whole = visit_mappings(e, each, error);
     if (!n) out << "  mappings: none\n";
     else out << "  " << n << " mapping(s)\n";
     if (!whole) out << "  (the mappings changed while they were read: one may be missing or listed twice)\n";

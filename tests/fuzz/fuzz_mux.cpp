@@ -634,22 +634,6 @@ std::vector<struct mux_view> World::dump() {
   return v;
 }
 
-struct mux_mapping mapping_of(const struct mux_view& v) {
-  struct mux_mapping mp = {};
-  mp.kind = v.kind;
-  mp.state = v.state;
-  mp.reason = v.reason;
-  mp.host = v.host;
-  mp.peer = v.peer;
-  mp.zone = v.zone;
-  mp.spi_out = v.spi_out;
-  mp.spi_in = v.spi_in;
-  mp.ispi = v.ispi;
-  mp.rspi = v.rspi;
-  mp.ike_version = v.ike_version;
-  return mp;
-}
-
 // ADD_MAPPING as the controller sends it: a dumped mapping again (an import
 // run twice), or one made of the input's bytes.
 void World::add_mapping(uint8_t f, uint8_t hb, uint8_t rb, uint8_t zb, uint16_t so, uint16_t si) {

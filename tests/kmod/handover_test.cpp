@@ -66,23 +66,6 @@ Err del(Mux& mx, const struct mux_mapping& mp) {
   return {e, why ? why : ""};
 }
 
-// The mapping a dumped view names (what `vpnpt mux export` writes).
-struct mux_mapping from_view(const struct mux_view& v) {
-  struct mux_mapping mp = {};
-  mp.kind = v.kind;
-  mp.state = v.state;
-  mp.reason = v.reason;
-  mp.host = v.host;
-  mp.peer = v.peer;
-  mp.zone = v.zone;
-  mp.spi_out = v.spi_out;
-  mp.spi_in = v.spi_in;
-  mp.ispi = v.ispi;
-  mp.rspi = v.rspi;
-  mp.ike_version = v.ike_version;
-  return mp;
-}
-
 // Router A: H1 and H2 each run an IKEv2 SA with R and one child SA
 // (H1: out 0x1001 / in 0x5001, H2: out 0x1002 / in 0x6002), serialised
 // by R's window as on a live router.
@@ -131,7 +114,7 @@ TEST(Handover, PeerFirstTunnelIsDeliveredOnBAsOnA) {
 
   Mux b;
   for (auto& v : dump) {
-    Err e = add(b, from_view(v));
+    Err e = add(b, mapping_of(v));
     EXPECT_EQ(e.err, 0) << e.why;
   }
   EXPECT_EQ(b.sas(), 2u);

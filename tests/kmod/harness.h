@@ -33,6 +33,24 @@ inline struct ike_info ike_hdr(uint8_t version, uint8_t exch, uint64_t ispi, uin
   return i;
 }
 
+// The mapping a dumped view names: what `vpnpt mux export` writes and
+// ADD_MAPPING takes.
+inline struct mux_mapping mapping_of(const struct mux_view& v) {
+  struct mux_mapping mp = {};
+  mp.kind = v.kind;
+  mp.state = v.state;
+  mp.reason = v.reason;
+  mp.host = v.host;
+  mp.peer = v.peer;
+  mp.zone = v.zone;
+  mp.spi_out = v.spi_out;
+  mp.spi_in = v.spi_in;
+  mp.ispi = v.ispi;
+  mp.rspi = v.rspi;
+  mp.ike_version = v.ike_version;
+  return mp;
+}
+
 struct Result {
   enum mux_verdict v;
   uint16_t zone;
