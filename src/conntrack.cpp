@@ -296,8 +296,10 @@ bool delete_conntrack(const CtEntry& e) {
   Fd s{open_ctnetlink()};
   std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(nfgenmsg)), 0);
   put_tuple(buf, CTA_TUPLE_ORIG, e.orig);
-  uint32_t id = htonl(e.id);
-  put_attr(buf, CTA_ID, &id, 4);  // this very entry, not a later one with the same tuple
+  if (e.id) {
+    uint32_t id = htonl(e.id);
+    put_attr(buf, CTA_ID, &id, 4);  // this very entry, not a later one with the same tuple
+  }
   if (e.zone) {
     uint16_t zone = htons(e.zone);
     put_attr(buf, CTA_ZONE, &zone, 2);
@@ -325,6 +327,65 @@ bool delete_conntrack(const CtEntry& e) {
     if (err == 0) return true;
     if (err == ENOENT) return false;  // gone already (timed out, or its id changed)
     throw Error(ErrorKind::Kernel, "conntrack", std::string("delete failed: ") + std::strerror(err));
+  }
+}
+
+std::vector<uint8_t> ct_new_request(const CtNew& c, uint32_t seq) {
+  std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(nfgenmsg)), 0);
+  CtTuple reply;
+  reply.proto = c.orig.proto;
+  reply.src = c.orig.dst;
+  reply.dst = c.orig.src;
+  reply.sport = c.orig.dport;
+  reply.dport = c.orig.sport;
+  put_tuple(buf, CTA_TUPLE_ORIG, c.orig);
+  // ctnetlink_create_conntrack() allocates with both tuples, then
+  // ctnetlink_setup_nat() -> nf_nat_setup_info() replaces the reply tuple
+  // with the inverse of the NATed original (peer -> nat_src).
+  put_tuple(buf, CTA_TUPLE_REPLY, reply);
+  if (c.zone) {
+    uint16_t zone = htons(c.zone);
+    put_attr(buf, CTA_ZONE, &zone, 2);
+  }
+  uint32_t timeout = htonl(c.timeout);
+  put_attr(buf, CTA_TIMEOUT, &timeout, 4);  // required on create (-EINVAL without)
+  // The kernel sets IPS_CONFIRMED before it applies CTA_STATUS, and refuses
+  // a status that would clear it (nf_ct_change_status_common: -EBUSY).
+  uint32_t status = htonl(IPS_CONFIRMED | IPS_SEEN_REPLY | IPS_ASSURED);
+  put_attr(buf, CTA_STATUS, &status, 4);
+  if (c.nat_src) {
+    put_nest(buf, CTA_NAT_SRC, [&] {
+      uint32_t a = htonl(c.nat_src);
+      put_attr(buf, CTA_NAT_V4_MINIP, &a, 4);
+      put_attr(buf, CTA_NAT_V4_MAXIP, &a, 4);
+    });
+  }
+  auto* nh = reinterpret_cast<nlmsghdr*>(buf.data());
+  nh->nlmsg_len = uint32_t(buf.size());
+  nh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+  nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  nh->nlmsg_seq = seq;
+  auto* nf = static_cast<nfgenmsg*>(NLMSG_DATA(nh));
+  nf->nfgen_family = AF_INET;
+  nf->version = NFNETLINK_V0;
+  return buf;
+}
+
+int create_conntrack(const CtNew& c) {
+  Fd s{open_ctnetlink()};
+  std::vector<uint8_t> buf = ct_new_request(c, 1);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(s.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    throw Error(ErrorKind::Kernel, "conntrack", std::string("create request failed: ") + std::strerror(errno));
+  alignas(nlmsghdr) uint8_t reply[4096];
+  for (;;) {
+    ssize_t n = recv(s.fd, reply, sizeof reply, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(ErrorKind::Kernel, "conntrack", std::string("create failed: ") + std::strerror(errno));
+    auto* r = reinterpret_cast<nlmsghdr*>(reply);
+    if (!NLMSG_OK(r, size_t(n)) || r->nlmsg_type != NLMSG_ERROR || r->nlmsg_seq != 1) continue;
+    return r->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? static_cast<const nlmsgerr*>(NLMSG_DATA(r))->error : 0;
   }
 }
 

@@ -78,8 +78,29 @@ struct CtFilter {
 size_t dump_conntrack(const CtFilter& f, const std::function<void(const CtEntry&)>& each, bool* ignored);
 
 // Delete the entry `e` names: its original tuple, zone and id (so that a
-// newer entry with the same tuple is left alone). False when it is gone
-// already; Error(Kernel) on any other failure.
+// newer entry with the same tuple is left alone; id 0: whichever entry has
+// the tuple in the zone). False when it is gone already; Error(Kernel) on
+// any other failure.
 bool delete_conntrack(const CtEntry& e);
+
+// A conntrack entry to create (IPCTNL_MSG_CT_NEW, NLM_F_CREATE|NLM_F_EXCL):
+// the original tuple in `zone`, source-NATed to `nat_src` when it is not 0
+// (the reply tuple the kernel keeps is then `orig.dst -> nat_src`), with
+// `timeout` seconds to live. What `vpnpt mux import` gives the standby for
+// each handed-over ESP SA: the masquerade A made for the host in that zone.
+struct CtNew {
+  CtTuple orig;     // no ports for ESP (protocol 50 is generic to conntrack)
+  uint16_t zone = 0;
+  uint32_t nat_src = 0;  // host byte order; 0: no NAT
+  uint32_t timeout = 600;
+};
+
+// The request create_conntrack() sends, with sequence `seq` (pure: tested).
+std::vector<uint8_t> ct_new_request(const CtNew& c, uint32_t seq);
+
+// Create the entry. 0, -EEXIST when an entry with that original tuple is
+// in the zone already (conntrackd synced it, or traffic made it), or
+// another -errno from the kernel; Error(Kernel) when netlink cannot be used.
+int create_conntrack(const CtNew& c);
 
 }  // namespace vpnpt

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       "6 the config file is writable by others or not owned by root,\n"
       "7 doctor found something in the way of passthrough,\n"
       "8 (diff) there are changes to apply,\n"
-      "9 (mux import) the module refused a mapping; nothing of the file remains.\n"
+      "9 (mux import) the module refused a mapping, or the kernel its conntrack\n"
+      "entry; nothing of the file remains.\n"
       "See vpnpt(8) and vpnpt.toml(5).");
 
   vpnpt::Options opt;
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   auto* mux_export = mux->add_subcommand("export", "Print the module's bound ESP and IKE mappings as JSON (or to FILE, mode 0600)");
   std::string mux_out;
   mux_export->add_option("-o,--output", mux_out, "Write the document to FILE atomically, mode 0600")->option_text("FILE");
-  auto* mux_import = mux->add_subcommand("import", "Add the mappings of an export to this router's module; all or none (exit 9)");
+  auto* mux_import = mux->add_subcommand("import", "Add the mappings of an export, and their ESP conntrack entries, to this router; all or none (exit 9)");
   std::string mux_in;
   mux_import->add_option("file", mux_in, "The document vpnpt mux export wrote")->required()->option_text("FILE");
 

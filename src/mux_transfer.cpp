@@ -4,7 +4,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,6 +26,7 @@
 #include <sstream>
 
 #include "apply.h"
+#include "conntrack.h"
 #include "error.h"
 #include "state.h"
 #include "vpnpt_esp.h"
@@ -96,7 +100,7 @@ Entry parse_entry(const json& e) {
   m.kind = e["kind"].get<std::string>();
   std::vector<std::string> keys{"kind", "host", "peer", "zone", "reason"};
   if (m.kind == "esp") {
-    keys.insert(keys.end(), {"spi_out", "spi_in", "state"});
+    keys.insert(keys.end(), {"spi_out", "spi_in", "state", "nat"});
   } else if (m.kind == "ike") {
     keys.insert(keys.end(), {"ike_ispi", "ike_rspi", "ike_version"});
   } else {
@@ -117,6 +121,7 @@ Entry parse_entry(const json& e) {
       if (m.state != "bound" && m.state != "draining")
         throw Bad{"state: \"" + m.state + "\" is neither \"bound\" nor \"draining\""};
     }
+    if (e.contains("nat")) m.nat = parse_ip(e, "nat");
   } else {
     m.state.clear();
     m.ike_ispi = parse_hex(e, "ike_ispi", 16);
@@ -192,14 +197,16 @@ std::string render(const Document& doc) {
       j["ike_version"] = e.ike_version;
     }
     if (!e.reason.empty()) j["reason"] = e.reason;
+    if (e.kind == "esp" && !e.nat.empty()) j["nat"] = e.nat;
     maps.push_back(std::move(j));
   }
   json j = {{"format", kFormat},
             {"version", kVersion},
             {"router", doc.router},
             {"exported_at", doc.exported_at},
-            {"pending_not_exported", doc.pending_not_exported},
-            {"mappings", std::move(maps)}};
+            {"pending_not_exported", doc.pending_not_exported}};
+  if (!doc.wan.empty()) j["wan"] = doc.wan;
+  j["mappings"] = std::move(maps);
   return j.dump(2) + "\n";
 }
 
@@ -216,12 +223,19 @@ Document parse(const std::string& text, const std::string& file) {
   if (!j.is_object() || !j.contains("format") || j["format"] != kFormat)
     throw bad(std::string("not a vpnpt mux export (\"format\" is not \"") + kFormat + "\")",
               "make it with `vpnpt mux export` on the active router");
-  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != kVersion)
+  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] < 1 || j["version"] > kVersion)
     throw bad("version " + (j.contains("version") ? j["version"].dump() : std::string("missing")) +
-                  ": this vpnpt reads version " + std::to_string(kVersion),
+                  ": this vpnpt reads versions 1 to " + std::to_string(kVersion),
               "export with the same vpnpt version on both routers");
   if (!j.contains("mappings") || !j["mappings"].is_array()) throw bad("\"mappings\": missing or not an array");
   Document d;
+  d.version = j["version"].get<int>();
+  if (j.contains("wan")) {
+    in_addr a{};
+    if (d.version < 2 || !j["wan"].is_string() || inet_pton(AF_INET, j["wan"].get<std::string>().c_str(), &a) != 1)
+      throw bad("\"wan\": " + (d.version < 2 ? std::string("not in version 1") : "not an IPv4 address: " + j["wan"].dump()));
+    d.wan = j["wan"].get<std::string>();
+  }
   if (j.contains("router") && j["router"].is_string()) d.router = j["router"];
   if (j.contains("exported_at") && j["exported_at"].is_string()) d.exported_at = j["exported_at"];
   if (j.contains("pending_not_exported") && j["pending_not_exported"].is_number_unsigned())
@@ -232,6 +246,7 @@ Document parse(const std::string& text, const std::string& file) {
     Entry e;
     try {
       e = parse_entry(maps[i]);
+      if (d.version < 2 && !e.nat.empty()) throw Bad{"nat: not in version 1"};
     } catch (const Bad& b) {
       throw bad(where + ": " + b.problem);
     }
@@ -243,40 +258,81 @@ Document parse(const std::string& text, const std::string& file) {
   return d;
 }
 
+std::string Document::nat_of(const Entry& e) const {
+  if (e.kind != "esp") return "";
+  return e.nat.empty() ? wan : e.nat;
+}
+
+void add_nat(Document& d, const std::vector<EspNat>& entries) {
+  std::map<std::string, size_t> count;
+  for (auto& m : d.mappings) {
+    if (m.kind != "esp") continue;
+    for (const auto& c : entries)
+      if (c.zone == m.zone && c.host == m.host && c.peer == m.peer) m.nat = c.nat;
+  }
+  for (const auto& c : entries) count[c.nat]++;
+  size_t best = 0;
+  for (const auto& [a, n] : count)
+    if (n > best) best = n, d.wan = a;
+}
+
 ImportResult import_all(const Document& doc, const std::vector<Entry>& present, Module& mod) {
   ImportResult r;
-  std::vector<size_t> added;  // indices this run created, in order
+  // What this run created, in order: (index, true for a conntrack entry).
+  std::vector<std::pair<size_t, bool>> made;
+  auto refuse = [&](size_t i, int err, const std::string& msg, bool ct) {
+    r.refused = true;
+    r.refused_ct = ct;
+    r.refused_index = i;
+    r.error = err;
+    r.message = msg;
+    for (auto it = made.rbegin(); it != made.rend(); ++it) {
+      const Entry& a = doc.mappings[it->first];
+      std::string dmsg;
+      int derr = it->second ? mod.ct_del(a, &dmsg) : mod.del(a, &dmsg);
+      // ENOENT: gone already (expired or flushed meanwhile): nothing remains.
+      if (derr == 0 || derr == -ENOENT)
+        r.rolled_back++;
+      else
+        r.not_rolled_back.push_back((it->second ? "conntrack entry of " : "") + a.describe() + ": " +
+                                    std::strerror(-derr) + (dmsg.empty() ? "" : ": " + dmsg));
+    }
+    r.added = 0;
+    r.ct_created = 0;
+  };
   for (size_t i = 0; i < doc.mappings.size(); i++) {
     const Entry& e = doc.mappings[i];
     bool was_there = false;
     for (const auto& p : present) was_there = was_there || p.same_mapping(e);
     std::string msg;
     int err = mod.add(e, &msg);
-    if (err == 0) {
-      if (was_there) {
-        r.already++;
-      } else {
-        r.added++;
-        added.push_back(i);
-      }
+    if (err != 0) {
+      refuse(i, err, msg, false);
+      return r;
+    }
+    if (was_there) {
+      r.already++;
+    } else {
+      r.added++;
+      made.emplace_back(i, false);
+    }
+    if (e.kind != "esp") continue;
+    const std::string nat = doc.nat_of(e);
+    if (nat.empty()) {
+      r.ct_none++;
       continue;
     }
-    r.refused = true;
-    r.refused_index = i;
-    r.error = err;
-    r.message = msg;
-    for (auto it = added.rbegin(); it != added.rend(); ++it) {
-      const Entry& a = doc.mappings[*it];
-      std::string dmsg;
-      int derr = mod.del(a, &dmsg);
-      // ENOENT: gone already (expired or flushed meanwhile): nothing remains.
-      if (derr == 0 || derr == -ENOENT)
-        r.rolled_back++;
-      else
-        r.not_rolled_back.push_back(a.describe() + ": " + std::strerror(-derr) + (dmsg.empty() ? "" : ": " + dmsg));
+    msg.clear();
+    err = mod.ct_add(e, nat, &msg);
+    if (err == -EEXIST) {
+      r.ct_present++;
+    } else if (err == 0) {
+      r.ct_created++;
+      made.emplace_back(i, true);
+    } else {
+      refuse(i, err, msg, true);
+      return r;
     }
-    r.added = 0;
-    return r;
   }
   return r;
 }
@@ -285,6 +341,9 @@ ImportResult import_all(const Document& doc, const std::vector<Entry>& present, 
 namespace {
 
 const char kSubject[] = "mux";
+// Seconds a created ESP entry lives without traffic: the kernel's generic
+// timeout (nf_conntrack_generic_timeout, 600 s); traffic refreshes it.
+constexpr uint32_t kCtTimeout = 600;
 
 struct SockDeleter {
   void operator()(nl_sock* s) const { nl_socket_free(s); }
@@ -336,6 +395,21 @@ class NetlinkModule : public Module {
   }
   int add(const Entry& e, std::string* msg) override { return request(VPNPT_ESP_CMD_ADD_MAPPING, e, msg); }
   int del(const Entry& e, std::string* msg) override { return request(VPNPT_ESP_CMD_DEL_MAPPING, e, msg); }
+  int ct_add(const Entry& e, const std::string& nat, std::string* msg) override {
+    CtNew c = ct_of(e);
+    in_addr a{};
+    inet_pton(AF_INET, nat.c_str(), &a);
+    c.nat_src = ntohl(a.s_addr);
+    int err = create_conntrack(c);
+    if (err && err != -EEXIST && msg) *msg = "conntrack entry masqueraded to " + nat;
+    return err;
+  }
+  int ct_del(const Entry& e, std::string*) override {
+    CtEntry c;
+    c.orig = ct_of(e).orig;
+    c.zone = e.zone;
+    return delete_conntrack(c) ? 0 : -ENOENT;
+  }
 
  private:
   int request(uint8_t cmd, const Entry& e, std::string* msg) {
@@ -381,6 +455,19 @@ class NetlinkModule : public Module {
       return -EIO;
     }
     return 0;
+  }
+
+  static CtNew ct_of(const Entry& e) {
+    CtNew c;
+    in_addr host{}, peer{};
+    inet_pton(AF_INET, e.host.c_str(), &host);
+    inet_pton(AF_INET, e.peer.c_str(), &peer);
+    c.orig.proto = IPPROTO_ESP;
+    c.orig.src = ntohl(host.s_addr);
+    c.orig.dst = ntohl(peer.s_addr);
+    c.zone = e.zone;
+    c.timeout = kCtTimeout;
+    return c;
   }
 
   std::unique_ptr<nl_sock, SockDeleter> sock_;
@@ -447,12 +534,32 @@ std::string read_file(const std::string& path) {
 
 std::vector<Entry> present_entries() { return from_dump(espmux::dump_mappings()).mappings; }
 
+namespace {
+// This router's source-NATed ESP entries in non-zero zones (the module's).
+std::vector<EspNat> esp_nat_entries() {
+  std::vector<EspNat> out;
+  CtFilter f;
+  f.proto = IPPROTO_ESP;
+  f.status = f.status_mask = IPS_SRC_NAT;
+  auto ip = [](uint32_t v) {
+    in_addr a{htonl(v)};
+    char buf[INET_ADDRSTRLEN];
+    return std::string(inet_ntop(AF_INET, &a, buf, sizeof buf));
+  };
+  dump_conntrack(f, [&](const CtEntry& e) {
+    if (e.zone) out.push_back({ip(e.orig.src), ip(e.orig.dst), ip(e.reply.dst), e.zone});
+  }, nullptr);
+  return out;
+}
+}  // namespace
+
 void run_export(const Options&, const std::string& out_file, std::ostream& out, std::ostream& err) {
   espmux::Params p = need_module("export");
   if (!p.enabled)
     err << "vpnpt: note: the vpnpt_esp module is not enabled in this network namespace; exporting the "
            "mappings it still holds\n";
   Document d = from_dump(espmux::dump_mappings());
+  add_nat(d, esp_nat_entries());
   d.router = hostname();
   d.exported_at = now_utc();
   std::string text = render(d);
@@ -463,6 +570,12 @@ void run_export(const Options&, const std::string& out_file, std::ostream& out, 
   err << "vpnpt: exported " << d.mappings.size() << " mapping" << (d.mappings.size() == 1 ? "" : "s");
   if (!out_file.empty() && out_file != "-") err << " to " << out_file;
   err << "\n";
+  size_t esp = 0, no_nat = 0;
+  for (const auto& m : d.mappings)
+    if (m.kind == "esp") esp++, no_nat += m.nat.empty();
+  if (no_nat)
+    err << "vpnpt: note: " << no_nat << " of " << esp << " ESP mappings have no masqueraded conntrack entry here"
+        << (d.wan.empty() ? "; the import creates none for them\n" : "; the import masquerades them to " + d.wan + "\n");
   if (d.pending_not_exported)
     err << "vpnpt: note: " << d.pending_not_exported << " pending ESP mapping"
         << (d.pending_not_exported == 1 ? "" : "s")
@@ -482,19 +595,24 @@ void run_import(const Options& opt, const std::string& file, std::ostream& out) 
   ImportResult r = import_all(d, present, mod);
   if (r.refused) {
     const Entry& e = d.mappings[r.refused_index];
-    std::string problem = "the module refused mappings[" + std::to_string(r.refused_index) + "] (" + e.describe() +
-                          "): " + std::strerror(-r.error) + (r.message.empty() ? "" : ": " + r.message);
+    std::string problem = std::string(r.refused_ct ? "the kernel refused the conntrack entry of mappings["
+                                                   : "the module refused mappings[") +
+                          std::to_string(r.refused_index) + "] (" + e.describe() + "): " + std::strerror(-r.error) + (r.message.empty() ? "" : ": " + r.message);
     if (!r.not_rolled_back.empty()) {
       problem += "; rolled back " + std::to_string(r.rolled_back) + " but these remain:";
       for (const auto& s : r.not_rolled_back) problem += "\n  " + s;
       throw Error(ErrorKind::Internal, "mux import " + file, problem, "they expire once unused for the module's idle_timeout");
     }
     throw Error(ErrorKind::Refused, "mux import " + file,
-                problem + "; removed the " + std::to_string(r.rolled_back) + " this run had added",
+                problem + "; removed the " + std::to_string(r.rolled_back) +
+                    " mappings and conntrack entries this run had added",
                 "nothing of the file remains on this router; see vpnpt(8), ROUTER PAIR");
   }
   out << "imported " << d.mappings.size() << " mapping" << (d.mappings.size() == 1 ? "" : "s") << " from "
-      << file << ": " << r.added << " new, " << r.already << " already present\n";
+      << file << ": " << r.added << " new, " << r.already << " already present; ESP conntrack entries: "
+      << r.ct_created << " created, " << r.ct_present << " already present";
+  if (r.ct_none) out << ", " << r.ct_none << " without a NAT address in the file (none created)";
+  out << "\n";
 }
 
 }  // namespace vpnpt::muxxfer

@@ -11,18 +11,30 @@
 // A bound SA the peer started, on which the host has not sent yet, has
 // spi_out 0 and is exported so (the host's first packet on B joins it).
 //
-// The document (version 1):
-//   { "format": "vpnpt-mux-mappings", "version": 1, "router": "<hostname>",
+// conntrackd does not sync ESP either (the shipped conntrackd.conf leaves it
+// out: a synced entry in a zone B gives another host after a crash blocks
+// that host), so B also lacks each host's masquerade in its zone, and the
+// peer's ESP would not be un-NATed there. The export therefore records, per
+// ESP mapping, the address A's conntrack entry in that zone masquerades it
+// to ("nat": the reply tuple's destination), and the import creates that
+// entry on B (ctnetlink, conntrack.h create_conntrack) after the mapping.
+//
+// The document (version 2; version 1, without "nat"/"wan", is still read:
+// its import creates no conntrack entries):
+//   { "format": "vpnpt-mux-mappings", "version": 2, "router": "<hostname>",
 //     "exported_at": "<UTC ISO 8601>", "pending_not_exported": N,
+//     "wan": "198.51.100.1",
 //     "mappings": [
 //       { "kind": "esp", "host": "192.168.1.2", "peer": "203.0.113.2",
 //         "zone": 1024, "spi_out": "0x0000c001", "spi_in": "0x0000c101",
-//         "state": "bound", "reason": "esp-first" },
+//         "state": "bound", "reason": "esp-first", "nat": "198.51.100.1" },
 //       { "kind": "ike", "host": ..., "peer": ..., "zone": ...,
 //         "ike_ispi": "0x0123456789abcdef", "ike_rspi": "0x...",
 //         "ike_version": 2, "reason": "ike-out" } ] }
 // SPIs are hex strings (64-bit IKE SPIs do not fit a JSON double); ESP SPIs
-// in host byte order, as `ip xfrm state` prints them.
+// in host byte order, as `ip xfrm state` prints them. "wan" (optional) is
+// the NAT address most of the ESP entries had: an ESP mapping whose own
+// entry A had lost meanwhile (no "nat") is given that one.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +51,7 @@ struct Options;
 namespace vpnpt::muxxfer {
 
 constexpr const char* kFormat = "vpnpt-mux-mappings";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // reads 1 and 2
 
 struct Entry {
   std::string kind;                // "esp" or "ike"
@@ -51,6 +63,7 @@ struct Entry {
   std::string reason;                // as dumped ("ike", "esp-first", ...; "": none)
   uint64_t ike_ispi = 0, ike_rspi = 0;  // ike
   uint8_t ike_version = 0;              // ike: 1 or 2
+  std::string nat;                      // esp: the masquerade address ("": none known)
 
   // "esp 192.168.1.2 <-> 203.0.113.2 spi_out 0x... spi_in 0x... zone N"
   std::string describe() const;
@@ -61,8 +74,23 @@ struct Entry {
 struct Document {
   std::string router, exported_at;
   uint64_t pending_not_exported = 0;
+  std::string wan;  // "": none
+  int version = kVersion;
   std::vector<Entry> mappings;
+  // The address the entry's conntrack entry is masqueraded to: its own
+  // "nat", else "wan" ("": none, no entry is created).
+  std::string nat_of(const Entry& e) const;
 };
+
+// A's ESP conntrack entry of a mapping: host -> peer, protocol 50, in the
+// mapping's zone, source-NATed.
+struct EspNat {
+  std::string host, peer, nat;
+  uint16_t zone = 0;
+};
+// Fill each ESP entry's "nat" from A's conntrack entries, and "wan" with the
+// address most of them have.
+void add_nat(Document& d, const std::vector<EspNat>& entries);
 
 // The transferable mappings of a dump (bound and draining ESP SAs, IKE SAs);
 // pending ones are counted in pending_not_exported.
@@ -79,14 +107,23 @@ class Module {
   // 0, or -errno with the module's extack message in *msg.
   virtual int add(const Entry& e, std::string* msg) = 0;
   virtual int del(const Entry& e, std::string* msg) = 0;
+  // The ESP mapping's conntrack entry (host -> peer, protocol 50, its zone,
+  // masqueraded to `nat`): 0 created, -EEXIST there already, or -errno.
+  virtual int ct_add(const Entry& e, const std::string& nat, std::string* msg) = 0;
+  virtual int ct_del(const Entry& e, std::string* msg) = 0;
 };
 
 struct ImportResult {
   size_t added = 0;          // new on this router
   size_t already = 0;        // present before this run (ADD was a no-op)
-  // On a refusal: the entry's index, -errno and the module's message; the
+  size_t ct_created = 0;     // conntrack entries this run created
+  size_t ct_present = 0;     // there already (synced, or traffic made them)
+  size_t ct_none = 0;        // ESP mappings without a NAT address: no entry
+  // On a refusal (the module's, or the kernel's for the conntrack entry):
+  // the entry's index, -errno and the message; the mappings and conntrack
   // entries this run added were deleted again, newest first.
   bool refused = false;
+  bool refused_ct = false;  // the conntrack entry was refused, not the mapping
   size_t refused_index = 0;
   int error = 0;
   std::string message;
@@ -94,9 +131,11 @@ struct ImportResult {
   std::vector<std::string> not_rolled_back;  // DEL failed: these remain
 };
 
-// ADD each mapping in document order; on the first refusal DEL, in reverse
-// order, those this run added (not those in `present`, the module's
-// mappings before the run, which an ADD left as they were).
+// ADD each mapping in document order, and after an ESP one its conntrack
+// entry (when a NAT address is known); on the first refusal DEL, in reverse
+// order, what this run added (not the mappings in `present`, the module's
+// mappings before the run, which an ADD left as they were, nor conntrack
+// entries that were there already).
 ImportResult import_all(const Document& doc, const std::vector<Entry>& present, Module& mod);
 
 // The module's transferable mappings now, as entries (for `present`).

@@ -546,6 +546,54 @@ TEST_F(Netns, ConntrackDumpIsFilteredInTheKernel) {
   EXPECT_EQ(seen[1].reply.dst, 0xcb007101u);  // 203.0.113.1
 }
 
+// What `vpnpt mux import` creates for a handed-over ESP SA on the standby:
+// an ESP entry host -> peer in the mapping's zone, masqueraded to the WAN
+// address. The kernel keeps it SRC_NAT with the reply tuple peer -> WAN in
+// that zone; the same tuple in another zone is another entry; a second
+// create answers EEXIST (what a conntrackd-synced entry gives).
+TEST_F(Netns, CreatesAZonedEspEntryWithItsSourceNat) {
+  ASSERT_EQ(cli("-c " + kDefaultConfig + " apply").status, 0);  // loads nf_nat
+  vpnpt::CtNew c;
+  c.orig.proto = IPPROTO_ESP;
+  c.orig.src = 0xc0a80102;  // 192.168.1.2
+  c.orig.dst = 0xcb007102;  // 203.0.113.2
+  c.zone = 1024;
+  c.nat_src = 0xc6336401;   // 198.51.100.1
+  ASSERT_EQ(vpnpt::create_conntrack(c), 0);
+  EXPECT_EQ(vpnpt::create_conntrack(c), -EEXIST);
+  vpnpt::CtNew other = c;
+  other.zone = 1025;
+  other.orig.src = 0xc0a80103;  // another host, same peer and WAN address
+  ASSERT_EQ(vpnpt::create_conntrack(other), 0);
+  std::vector<vpnpt::CtEntry> seen;
+  vpnpt::CtFilter f;
+  f.proto = IPPROTO_ESP;
+  vpnpt::dump_conntrack(f, [&](const vpnpt::CtEntry& e) { seen.push_back(e); }, nullptr);
+  ASSERT_EQ(seen.size(), 2u);
+  for (const auto& e : seen) {
+    const bool first = e.zone == 1024;
+    EXPECT_EQ(e.zone, first ? 1024 : 1025);
+    EXPECT_TRUE(e.src_nat()) << "status " << std::hex << e.status;
+    EXPECT_FALSE(e.dst_nat());
+    EXPECT_EQ(e.orig.src, first ? 0xc0a80102u : 0xc0a80103u);
+    EXPECT_EQ(e.orig.dst, 0xcb007102u);
+    EXPECT_EQ(e.reply.src, 0xcb007102u);
+    EXPECT_EQ(e.reply.dst, 0xc6336401u) << "the reply goes to the NAT address";
+    EXPECT_GT(e.timeout, 590u);
+    EXPECT_LE(e.timeout, 600u);
+  }
+  // The rollback's delete: by tuple and zone, no id.
+  vpnpt::CtEntry del;
+  del.orig = c.orig;
+  del.zone = c.zone;
+  EXPECT_TRUE(vpnpt::delete_conntrack(del));
+  EXPECT_FALSE(vpnpt::delete_conntrack(del));
+  seen.clear();
+  vpnpt::dump_conntrack(f, [&](const vpnpt::CtEntry& e) { seen.push_back(e); }, nullptr);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].zone, 1025);
+}
+
 // vpnpt diff shows exactly the change made to the config (one forward: its
 // map element, the map's type and the pre_nat rule that reads it), exits 8
 // while there is one and 0 once applied, and changes nothing itself.

@@ -4,11 +4,21 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <netinet/in.h>
+
 #include <cerrno>
+#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "conntrack.h"
 #include "error.h"
+#include "nlattr.h"
 
 namespace {
 
@@ -126,8 +136,10 @@ TEST(MuxTransfer, WrongDocumentsNameFileAndEntry) {
   EXPECT_NE(problem_of("{").find("not JSON"), std::string::npos);
   EXPECT_NE(problem_of(R"({"format": "x", "version": 1, "mappings": []})").find("not a vpnpt mux export"),
             std::string::npos);
-  EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 2, "mappings": []})"),
-            "version 2: this vpnpt reads version 1");
+  EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 3, "mappings": []})"),
+            "version 3: this vpnpt reads versions 1 to 2");
+  EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 0, "mappings": []})"),
+            "version 0: this vpnpt reads versions 1 to 2");
   EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 1})"), "\"mappings\": missing or not an array");
 
   auto entry = [](const std::string& from, const std::string& to) {
@@ -161,12 +173,31 @@ TEST(MuxTransfer, WrongDocumentsNameFileAndEntry) {
 
 namespace {
 
-// Records every call; refuses the ADD of entry `refuse_at` with EEXIST.
+// Records every call; refuses the ADD of entry `refuse_at` with EEXIST,
+// the conntrack entry of the ct_add number `ct_refuse_at` with EPERM, and
+// answers EEXIST for the ct_add numbers in `ct_exists`.
 struct FakeModule : Module {
   size_t refuse_at = SIZE_MAX;
   int del_error = 0;
   size_t adds = 0;
+  size_t ct_refuse_at = SIZE_MAX, ct_adds = 0;
+  std::vector<size_t> ct_exists;
   std::vector<std::string> calls;
+  int ct_add(const Entry& e, const std::string& nat, std::string* msg) override {
+    calls.push_back("ct_add " + e.describe() + " nat " + nat);
+    size_t k = ct_adds++;
+    if (k == ct_refuse_at) {
+      *msg = "conntrack entry masqueraded to " + nat;
+      return -EPERM;
+    }
+    for (size_t x : ct_exists)
+      if (x == k) return -EEXIST;
+    return 0;
+  }
+  int ct_del(const Entry& e, std::string*) override {
+    calls.push_back("ct_del " + e.describe());
+    return 0;
+  }
   int add(const Entry& e, std::string* msg) override {
     calls.push_back("add " + e.describe());
     if (adds++ == refuse_at) {
@@ -259,4 +290,165 @@ TEST(MuxTransfer, RollbackThatFailsSaysWhatRemains) {
   gone.refuse_at = 2;
   gone.del_error = -ENOENT;
   EXPECT_EQ(import_all(d, {}, gone).rolled_back, 2u);
+}
+
+// ---- the masquerade of each ESP mapping (conntrack) ----
+
+TEST(MuxTransfer, ExportRecordsEachEspMappingsNatAndTheWan) {
+  Document d = sample();
+  add_nat(d, {{"192.168.1.2", "203.0.113.2", "198.51.100.1", 1024},
+              {"192.168.1.9", "203.0.113.2", "198.51.100.1", 1030},
+              {"192.168.1.2", "203.0.113.2", "198.51.100.7", 1099}});  // another zone: not this mapping's
+  ASSERT_EQ(d.mappings.size(), 3u);
+  EXPECT_EQ(d.mappings[0].nat, "198.51.100.1");
+  EXPECT_EQ(d.mappings[1].nat, "198.51.100.1");  // the draining SA, same host, zone and peer
+  EXPECT_EQ(d.mappings[2].nat, "");              // ike: none
+  EXPECT_EQ(d.wan, "198.51.100.1");              // most entries had it
+  Document back = parse(render(d), "f");
+  EXPECT_EQ(back.version, 2);
+  EXPECT_EQ(back.wan, "198.51.100.1");
+  EXPECT_EQ(back.mappings[0].nat, "198.51.100.1");
+  EXPECT_EQ(back.mappings[2].nat, "");
+  // No entry of its own: the document's wan.
+  back.mappings[1].nat.clear();
+  EXPECT_EQ(back.nat_of(back.mappings[1]), "198.51.100.1");
+  EXPECT_EQ(back.nat_of(back.mappings[2]), "");
+}
+
+TEST(MuxTransfer, NatIsValidatedAndVersion1StillRead) {
+  std::string v2 = R"({"format": "vpnpt-mux-mappings", "version": 2, "wan": "198.51.100.1", "mappings": [)";
+  std::string esp_nat =
+      R"({"kind": "esp", "host": "192.168.1.2", "peer": "203.0.113.2", "zone": 1024, "spi_out": "0x1", "spi_in": "0x2", "nat": "198.51.100.1"})";
+  EXPECT_EQ(parse(v2 + esp_nat + "]}", "f").mappings.at(0).nat, "198.51.100.1");
+  std::string bad = esp_nat;
+  bad.replace(bad.find("\"198.51.100.1\""), 14, "\"wan0\"");
+  EXPECT_EQ(problem_of(v2 + bad + "]}"), "mappings[0]: nat: not an IPv4 address: \"wan0\"");
+  EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 2, "wan": 5, "mappings": []})"),
+            "\"wan\": not an IPv4 address: 5");
+  EXPECT_EQ(problem_of(R"({"format": "vpnpt-mux-mappings", "version": 1, "wan": "198.51.100.1", "mappings": []})"),
+            "\"wan\": not in version 1");
+  EXPECT_EQ(problem_of(with_entry(esp_nat)), "mappings[0]: nat: not in version 1");
+  // ike has no nat
+  EXPECT_EQ(problem_of(v2 +
+                       R"({"kind": "ike", "host": "192.168.1.2", "peer": "203.0.113.2", "zone": 9, "ike_ispi": "0x1", "ike_rspi": "0x0", "ike_version": 2, "nat": "198.51.100.1"})" +
+                       "]}"),
+            "mappings[0]: nat: unknown for kind ike");
+  // Version 1 (no nat): read, and its import creates no conntrack entry.
+  Document v1 = parse(with_entry(kGoodEsp), "f");
+  EXPECT_EQ(v1.version, 1);
+  FakeModule mod;
+  ImportResult r = import_all(v1, {}, mod);
+  EXPECT_EQ(r.added, 1u);
+  EXPECT_EQ(r.ct_none, 1u);
+  EXPECT_EQ(mod.ct_adds, 0u);
+}
+
+namespace {
+Document five_nat() {
+  Document d = five();
+  d.wan = "198.51.100.1";
+  d.mappings[2].nat = "198.51.100.5";
+  return d;
+}
+}  // namespace
+
+TEST(MuxTransfer, ImportCreatesEachEspConntrackEntryAfterItsMapping) {
+  Document d = five_nat();
+  FakeModule mod;
+  mod.ct_exists = {1};  // conntrackd synced that one: fine
+  ImportResult r = import_all(d, {}, mod);
+  EXPECT_FALSE(r.refused);
+  EXPECT_EQ(r.added, 5u);
+  EXPECT_EQ(r.ct_created, 4u);
+  EXPECT_EQ(r.ct_present, 1u);
+  ASSERT_EQ(mod.calls.size(), 10u);
+  for (size_t i = 0; i < 5; i++) {
+    EXPECT_EQ(mod.calls[2 * i], "add " + d.mappings[i].describe());
+    EXPECT_EQ(mod.calls[2 * i + 1],
+              "ct_add " + d.mappings[i].describe() + " nat " + (i == 2 ? "198.51.100.5" : "198.51.100.1"));
+  }
+}
+
+TEST(MuxTransfer, ConntrackRefusalRollsBackEntriesAndMappings) {
+  Document d = five_nat();
+  FakeModule mod;
+  mod.ct_exists = {0};     // not this run's: left alone
+  mod.ct_refuse_at = 2;    // the third mapping's entry
+  ImportResult r = import_all(d, {}, mod);
+  ASSERT_TRUE(r.refused);
+  EXPECT_TRUE(r.refused_ct);
+  EXPECT_EQ(r.refused_index, 2u);
+  EXPECT_EQ(r.error, -EPERM);
+  EXPECT_EQ(r.message, "conntrack entry masqueraded to 198.51.100.5");
+  std::vector<std::string> undo(mod.calls.begin() + 6, mod.calls.end());
+  EXPECT_EQ(undo, (std::vector<std::string>{"del " + d.mappings[2].describe(), "ct_del " + d.mappings[1].describe(),
+                                            "del " + d.mappings[1].describe(), "del " + d.mappings[0].describe()}));
+  EXPECT_EQ(r.rolled_back, 4u);
+  EXPECT_EQ(r.ct_created, 0u);
+}
+
+// The request that creates it: CT_NEW with CREATE|EXCL|ACK, both tuples
+// (protocol 50, no ports), the zone, a timeout (required), a status that
+// keeps IPS_CONFIRMED (the kernel sets it first and refuses to clear it),
+// and CTA_NAT_SRC with MINIP = MAXIP = the NAT address, all in network order.
+TEST(MuxTransfer, ConntrackCreateRequest) {
+  using vpnpt::nl::Attr;
+  using vpnpt::nl::each_attr;
+  vpnpt::CtNew c;
+  c.orig.proto = IPPROTO_ESP;
+  c.orig.src = 0xc0a80102;
+  c.orig.dst = 0xcb007102;
+  c.zone = 1024;
+  c.nat_src = 0xc6336401;
+  c.timeout = 600;
+  std::vector<uint8_t> m = vpnpt::ct_new_request(c, 7);
+  auto* nh = reinterpret_cast<const nlmsghdr*>(m.data());
+  ASSERT_EQ(nh->nlmsg_len, m.size());
+  EXPECT_EQ(nh->nlmsg_type, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW);
+  EXPECT_EQ(nh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  EXPECT_EQ(nh->nlmsg_seq, 7u);
+  EXPECT_EQ(static_cast<const nfgenmsg*>(NLMSG_DATA(nh))->nfgen_family, AF_INET);
+  auto be32 = [](const Attr& a) {
+    uint32_t v;
+    std::memcpy(&v, a.data, 4);
+    return ntohl(v);
+  };
+  std::map<uint16_t, std::string> tuples;  // "src dst proto ports"
+  uint32_t timeout = 0, status = 0, minip = 0, maxip = 0;
+  uint16_t zone = 0;
+  size_t off = NLMSG_LENGTH(sizeof(nfgenmsg));
+  each_attr(m.data() + off, m.size() - off, [&](const Attr& a) {
+    if (a.type == CTA_TUPLE_ORIG || a.type == CTA_TUPLE_REPLY) {
+      EXPECT_TRUE(a.raw_type & NLA_F_NESTED);
+      std::string t;
+      each_attr(a.data, a.len, [&](const Attr& g) {
+        each_attr(g.data, g.len, [&](const Attr& x) {
+          if (g.type == CTA_TUPLE_IP) t += std::to_string(be32(x)) + " ";
+          if (g.type == CTA_TUPLE_PROTO && x.type == CTA_PROTO_NUM) t += "p" + std::to_string(x.data[0]);
+          if (g.type == CTA_TUPLE_PROTO && x.type != CTA_PROTO_NUM) t += " port";
+        });
+      });
+      tuples[a.type] = t;
+    }
+    if (a.type == CTA_ZONE) zone = uint16_t((a.data[0] << 8) | a.data[1]);
+    if (a.type == CTA_TIMEOUT) timeout = be32(a);
+    if (a.type == CTA_STATUS) status = be32(a);
+    if (a.type == CTA_NAT_SRC)
+      each_attr(a.data, a.len, [&](const Attr& x) {
+        if (x.type == CTA_NAT_V4_MINIP) minip = be32(x);
+        if (x.type == CTA_NAT_V4_MAXIP) maxip = be32(x);
+      });
+  });
+  EXPECT_EQ(tuples[CTA_TUPLE_ORIG], std::to_string(0xc0a80102u) + " " + std::to_string(0xcb007102u) + " p50");
+  EXPECT_EQ(tuples[CTA_TUPLE_REPLY], std::to_string(0xcb007102u) + " " + std::to_string(0xc0a80102u) + " p50");
+  EXPECT_EQ(zone, 1024);
+  EXPECT_EQ(timeout, 600u);
+  EXPECT_TRUE(status & IPS_CONFIRMED);
+  EXPECT_EQ(minip, 0xc6336401u);
+  EXPECT_EQ(maxip, 0xc6336401u);
+  c.nat_src = 0;
+  m = vpnpt::ct_new_request(c, 1);
+  bool nat = false;
+  each_attr(m.data() + off, m.size() - off, [&](const Attr& a) { nat = nat || a.type == CTA_NAT_SRC; });
+  EXPECT_FALSE(nat) << "no NAT address: no CTA_NAT_SRC";
 }
