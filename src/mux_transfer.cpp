@@ -317,6 +317,14 @@ ImportResult import_all(const Document& doc, const std::vector<Entry>& present, 
       made.emplace_back(i, false);
     }
     if (e.kind != "esp") continue;
+    // One entry per (host, peer, zone): an earlier SA of the pair in this
+    // file (a draining one beside its successor) made it already.
+    bool pair_done = false;
+    for (size_t k = 0; k < i; k++) {
+      const Entry& o = doc.mappings[k];
+      pair_done = pair_done || (o.kind == "esp" && o.host == e.host && o.peer == e.peer && o.zone == e.zone);
+    }
+    if (pair_done) continue;
     const std::string nat = doc.nat_of(e);
     if (nat.empty()) {
       r.ct_none++;
@@ -400,15 +408,26 @@ class NetlinkModule : public Module {
     in_addr a{};
     inet_pton(AF_INET, nat.c_str(), &a);
     c.nat_src = ntohl(a.s_addr);
-    int err = create_conntrack(c);
-    if (err && err != -EEXIST && msg) *msg = "conntrack entry masqueraded to " + nat;
-    return err;
+    // A netlink failure is a refusal too: what this run added is rolled back.
+    try {
+      int err = create_conntrack(c);
+      if (err && err != -EEXIST && msg) *msg = "conntrack entry masqueraded to " + nat;
+      return err;
+    } catch (const Error& x) {
+      if (msg) *msg = x.problem();
+      return -EIO;
+    }
   }
-  int ct_del(const Entry& e, std::string*) override {
+  int ct_del(const Entry& e, std::string* msg) override {
     CtEntry c;
     c.orig = ct_of(e).orig;
     c.zone = e.zone;
-    return delete_conntrack(c) ? 0 : -ENOENT;
+    try {
+      return delete_conntrack(c) ? 0 : -ENOENT;
+    } catch (const Error& x) {
+      if (msg) *msg = x.problem();
+      return -EIO;
+    }
   }
 
  private:

@@ -116,9 +116,10 @@ class Module {
 struct ImportResult {
   size_t added = 0;          // new on this router
   size_t already = 0;        // present before this run (ADD was a no-op)
-  size_t ct_created = 0;     // conntrack entries this run created
+  // One conntrack entry per (host, peer, zone) of the ESP mappings:
+  size_t ct_created = 0;     // created by this run
   size_t ct_present = 0;     // there already (synced, or traffic made them)
-  size_t ct_none = 0;        // ESP mappings without a NAT address: no entry
+  size_t ct_none = 0;        // no NAT address in the file: none created
   // On a refusal (the module's, or the kernel's for the conntrack entry):
   // the entry's index, -errno and the message; the mappings and conntrack
   // entries this run added were deleted again, newest first.

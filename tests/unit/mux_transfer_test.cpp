@@ -344,8 +344,12 @@ TEST(MuxTransfer, NatIsValidatedAndVersion1StillRead) {
 }
 
 namespace {
+// Five hosts, each its own zone (one conntrack entry each).
 Document five_nat() {
-  Document d = five();
+  std::vector<vpnpt::espmux::Mapping> dump;
+  const char* hosts[] = {"192.168.1.2", "192.168.1.3", "192.168.1.4", "192.168.1.5", "192.168.1.6"};
+  for (uint32_t i = 0; i < 5; i++) dump.push_back(esp(hosts[i], 0xa000 + i, 0xb000 + i, "bound", uint16_t(1024 + i)));
+  Document d = from_dump(dump);
   d.wan = "198.51.100.1";
   d.mappings[2].nat = "198.51.100.5";
   return d;
@@ -451,4 +455,19 @@ TEST(MuxTransfer, ConntrackCreateRequest) {
   bool nat = false;
   each_attr(m.data() + off, m.size() - off, [&](const Attr& a) { nat = nat || a.type == CTA_NAT_SRC; });
   EXPECT_FALSE(nat) << "no NAT address: no CTA_NAT_SRC";
+}
+
+// A draining SA beside its successor (same host, peer and zone): one
+// conntrack entry for the pair, made after the first of them.
+TEST(MuxTransfer, OneConntrackEntryPerHostPeerAndZone) {
+  Document d = sample();  // esp .2 bound, esp .2 draining (zone 1024), ike
+  d.wan = "198.51.100.1";
+  FakeModule mod;
+  ImportResult r = import_all(d, {}, mod);
+  EXPECT_FALSE(r.refused);
+  EXPECT_EQ(r.ct_created, 1u);
+  EXPECT_EQ(r.ct_present, 0u);
+  EXPECT_EQ(mod.calls, (std::vector<std::string>{"add " + d.mappings[0].describe(),
+                                                 "ct_add " + d.mappings[0].describe() + " nat 198.51.100.1",
+                                                 "add " + d.mappings[1].describe(), "add " + d.mappings[2].describe()}));
 }
