@@ -517,30 +517,6 @@ espmux::Params need_module(const char* what) {
   return espmux::get_params();
 }
 
-// Write `text` to `path` through a private file (0600, O_EXCL) renamed into
-// place: a reader sees the old file or the whole new one.
-void write_private(const std::string& path, const std::string& text) {
-  std::filesystem::path p(path);
-  std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  std::string tmp = dir + "/." + p.filename().string() + ".XXXXXX";
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) throw Error(ErrorKind::Kernel, path, std::string("cannot create a file beside it: ") + std::strerror(errno));
-  bool ok = fchmod(fd, 0600) == 0;
-  for (size_t done = 0; ok && done < text.size();) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += size_t(n);
-  }
-  ok = ok && fsync(fd) == 0;
-  int e = ok ? 0 : errno;
-  ok = close(fd) == 0 && ok;
-  if (ok && rename(tmp.c_str(), path.c_str()) == 0) return;
-  if (!e) e = errno;
-  unlink(tmp.c_str());
-  throw Error(ErrorKind::Kernel, path, std::string("cannot write: ") + std::strerror(e));
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::Config, path, std::string("cannot read: ") + std::strerror(errno));
@@ -585,7 +561,7 @@ void run_export(const Options&, const std::string& out_file, std::ostream& out, 
   if (out_file.empty() || out_file == "-")
     out << text;
   else
-    write_private(out_file, text);
+    replace_file(out_file, text);
   err << "vpnpt: exported " << d.mappings.size() << " mapping" << (d.mappings.size() == 1 ? "" : "s");
   if (!out_file.empty() && out_file != "-") err << " to " << out_file;
   err << "\n";

@@ -75,9 +75,8 @@ int open_state(const std::string& path, int flags) {
   return fd;
 }
 
-// Write `text` to a fresh private file in the run folder (O_EXCL, 0600),
-// then rename it over `path`: a reader sees the old file or the new one,
-// and a symlink planted at `path` is replaced, never followed.
+}  // namespace
+
 void replace_file(const std::string& path, const std::string& text) {
   std::string tmp = path + ".XXXXXX";
   int fd = mkstemp(tmp.data());
@@ -89,15 +88,14 @@ void replace_file(const std::string& path, const std::string& text) {
     ok = n > 0;
     if (ok) done += size_t(n);
   }
-  int e = errno;
+  ok = ok && fsync(fd) == 0;
+  int e = ok ? 0 : errno;
   ok = close(fd) == 0 && ok;
   if (ok && rename(tmp.c_str(), path.c_str()) == 0) return;
   if (!e) e = errno;
   unlink(tmp.c_str());
   throw Error(ErrorKind::Kernel, path, std::string("cannot write: ") + std::strerror(e));
 }
-
-}  // namespace
 
 std::string keep_transaction(const std::string& run_dir, const std::string& text) {
   ensure_run_dir(run_dir);

@@ -25,6 +25,12 @@
 
 namespace vpnpt {
 
+// Write `text` to a fresh private file beside `path` (O_EXCL, 0600), fsync
+// it, then rename it over `path`: a reader sees the old file or the whole
+// new one, and a symlink planted at `path` is replaced, never followed.
+// Error(Kernel) naming the file when any step fails (nothing left behind).
+void replace_file(const std::string& path, const std::string& text);
+
 // Every function takes the run folder: /run/vpnpt, or --run-dir. It never
 // comes from the environment (under sudo -E that would be the user's choice
 // of where root writes).
