@@ -48,37 +48,6 @@ static int mapping_valid(const struct mux_mapping *mp, const char **why)
 	return 0;
 }
 
-/* The pair @mp names with its zone, created if none exists: the limits of
- * the mapping itself were checked by the caller.  Caller holds m->lock. */
-static struct mux_pair *pair_for(struct mux *m, const struct mux_mapping *mp, u64 now,
-				 int *err, const char **why)
-{
-	struct mux_pair *pr = mux_pair_lookup(m, mp->host, mp->peer);
-
-	lockdep_assert_held(&m->lock);
-	*err = 0;
-	if (pr)
-		return pr;
-	pr = mux_pair_add(m, mp->host, mp->peer, mp->zone, now, err);
-	if (pr)
-		return pr;
-	switch (*err) {
-	case -EINVAL:
-		*why = "HOST is a remote peer's address here";
-		break;
-	case -EDQUOT:
-		*why = "max_per_host: the host has as many peers (pairs) as it may";
-		break;
-	case -ENOSPC:
-		*why = "too many peers";
-		break;
-	default:
-		*why = "out of memory";
-		break;
-	}
-	return NULL;
-}
-
 /* The zone and pair checks, before anything is allocated.  Caller holds
  * m->lock. */
 static int check_zone(struct mux *m, const struct mux_mapping *mp, const char **why)
@@ -117,6 +86,44 @@ static int check_quotas(struct mux *m, const struct mux_mapping *mp, const char 
 	return 0;
 }
 
+/* The pair @mp names with its zone, created if none exists (*@created),
+ * after the zone and the quotas of the new SA were checked: nothing is
+ * allocated past a limit.  Caller holds m->lock. */
+static struct mux_pair *pair_for(struct mux *m, const struct mux_mapping *mp, u64 now,
+				 bool *created, int *err, const char **why)
+{
+	struct mux_pair *pr = mux_pair_lookup(m, mp->host, mp->peer);
+
+	lockdep_assert_held(&m->lock);
+	*created = false;
+	*err = check_zone(m, mp, why);
+	if (!*err)
+		*err = check_quotas(m, mp, why);
+	if (*err)
+		return NULL;
+	if (pr)
+		return pr;
+	pr = mux_pair_add(m, mp->host, mp->peer, mp->zone, now, err);
+	*created = pr != NULL;
+	if (pr)
+		return pr;
+	switch (*err) {
+	case -EINVAL:
+		*why = "HOST is a remote peer's address here";
+		break;
+	case -EDQUOT:
+		*why = "max_per_host: the host has as many peers (pairs) as it may";
+		break;
+	case -ENOSPC:
+		*why = "too many peers";
+		break;
+	default:
+		*why = "out of memory";
+		break;
+	}
+	return NULL;
+}
+
 static int add_esp(struct mux *m, const struct mux_mapping *mp, u64 now, const char **why)
 {
 	struct mux_sa *out = mp->spi_out ? mux_out_lookup(m, mp->peer, mp->spi_out) : NULL;
@@ -133,13 +140,7 @@ static int add_esp(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 		return refuse(why, "SPI_OUT of PEER is mapped otherwise here", -EEXIST);
 	if (in)
 		return refuse(why, "SPI_IN of PEER is mapped otherwise here", -EEXIST);
-	ret = check_zone(m, mp, why);
-	if (!ret)
-		ret = check_quotas(m, mp, why);
-	if (ret)
-		return ret;
-	new_pair = !mux_pair_lookup(m, mp->host, mp->peer);
-	pr = pair_for(m, mp, now, &ret, why);
+	pr = pair_for(m, mp, now, &new_pair, &ret, why);
 	if (!pr)
 		return ret;
 	sa = mux_sa_new(m, pr, mp->state, mp->reason, now);
@@ -181,13 +182,7 @@ static int add_ike(struct mux *m, const struct mux_mapping *mp, u64 now, const c
 		}
 		return refuse(why, "IKE_ISPI of PEER is mapped otherwise here", -EEXIST);
 	}
-	ret = check_zone(m, mp, why);
-	if (!ret)
-		ret = check_quotas(m, mp, why);
-	if (ret)
-		return ret;
-	new_pair = !mux_pair_lookup(m, mp->host, mp->peer);
-	pr = pair_for(m, mp, now, &ret, why);
+	pr = pair_for(m, mp, now, &new_pair, &ret, why);
 	if (!pr)
 		return ret;
 	ik = mux_ike_new(m, pr, &info, mp->reason, now);
