@@ -29,6 +29,7 @@
  * packet in its pair's zone and ordinary conntrack NAT does the rewriting.
  */
 #include "objects.h"
+#include "parse.h"
 
 /* ------------------------------------------------------------------- ESP */
 
@@ -484,6 +485,50 @@ static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, 
 /* ------------------------------------------------------------- classify */
 
 /*
+ * The direction rule mux_parse() left to us for ESP (pkt->local_later):
+ * two route lookups a packet, about 8 % of the router's CPU per forwarded
+ * packet (bench/README.md, vm_pps).  A
+ * bound SA's (host, peer) found not local at generation g stays so until
+ * ops.local_gen changes (any address or route change); an inbound packet's
+ * destination likewise (one WAN address, nearly always).  The generation is
+ * read before the lookups: a change during them leaves an older one stored,
+ * and the next packet asks again.
+ */
+static bool esp_out_local_ok(struct mux *m, struct mux_sa *sa, const struct mux_pkt *pkt)
+{
+	u32 gen;
+
+	if (!pkt->local_later)
+		return true;
+	if (!m->ops.local_gen)
+		return mux_direction_ok(m, pkt);
+	gen = m->ops.local_gen(m->ops.ctx);
+	if (READ_ONCE(sa->local_gen) == gen)
+		return true;	/* its host and peer: pkt->src and pkt->dst */
+	if (!mux_direction_ok(m, pkt))
+		return false;
+	WRITE_ONCE(sa->local_gen, gen);
+	return true;
+}
+
+static bool esp_in_local_ok(struct mux *m, const struct mux_pkt *pkt)
+{
+	u64 key;
+
+	if (!pkt->local_later)
+		return true;
+	if (!m->ops.local_gen)
+		return mux_direction_ok(m, pkt);
+	key = (u64)m->ops.local_gen(m->ops.ctx) << 32 | (__force u32)pkt->dst;
+	if (READ_ONCE(m->local_in) == key)
+		return true;
+	if (!mux_direction_ok(m, pkt))
+		return false;
+	WRITE_ONCE(m->local_in, key);
+	return true;
+}
+
+/*
  * mux_classify - the verdict for one packet.  Bound SAs are answered under
  * RCU alone; the rest takes m->lock.  On MUX_HOLD the table keeps @cookie
  * and @aux and hands them back through mux_take_released/expired.
@@ -497,26 +542,33 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 	switch (pkt->type) {
 	case MUX_PKT_ESP:
 		if (pkt->dir == MUX_DIR_OUT) {
-			mux_count(m, VPNPT_ESP_C_ESP_OUT);
 			sa = mux_out_lookup(m, pkt->dst, pkt->spi);
 			/* a pending SA takes the lock (its window may be over),
 			 * and so does an idle one (gone, not collected yet) */
 			if (likely(sa && sa->host == pkt->src &&
 				   READ_ONCE(sa->state) != VPNPT_ESP_STATE_PENDING &&
 				   !sa_idle(m, sa, now))) {
+				if (unlikely(!esp_out_local_ok(m, sa, pkt)))
+					return MUX_NOT_OURS;
+				mux_count(m, VPNPT_ESP_C_ESP_OUT);
 				sa_account(sa, pkt, now);
 				*zone = sa->zone;
 				return MUX_ZONE;
 			}
 		} else {
-			mux_count(m, VPNPT_ESP_C_ESP_IN);
 			sa = mux_in_lookup(m, pkt->src, pkt->spi);
 			if (likely(sa)) {
+				if (unlikely(!esp_in_local_ok(m, pkt)))
+					return MUX_NOT_OURS;
+				mux_count(m, VPNPT_ESP_C_ESP_IN);
 				sa_account(sa, pkt, now);
 				*zone = sa->zone;
 				return MUX_ZONE;
 			}
 		}
+		if (pkt->local_later && !mux_direction_ok(m, pkt))
+			return MUX_NOT_OURS;
+		mux_count(m, pkt->dir == MUX_DIR_OUT ? VPNPT_ESP_C_ESP_OUT : VPNPT_ESP_C_ESP_IN);
 		mux_lock(&m->lock);
 		if (pkt->dir == MUX_DIR_OUT)
 			v = esp_out_slow(m, pkt, now, cookie, aux, zone);

@@ -54,6 +54,9 @@ typedef uint64_t u64;
 #define READ_ONCE(x)		(*(volatile __typeof__(x) *)&(x))
 #define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
 #define __rcu
+#ifndef __force
+#define __force
+#endif
 #define rcu_dereference(p)	(p)
 #define rcu_dereference_check(p, c)	(p)
 #define rcu_dereference_protected(p, c)	(p)

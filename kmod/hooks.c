@@ -25,7 +25,6 @@
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter_ipv4.h>
 #include <net/ip.h>
-#include <net/route.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_zones.h>
 #include "hooks.h"
@@ -56,19 +55,13 @@ static bool zone_set(struct net *net, struct sk_buff *skb, u16 id)
 	return true;
 }
 
-static bool is_local(void *ctx, __be32 addr)
-{
-	return inet_addr_type(ctx, addr) == RTN_LOCAL;
-}
-
 static const void *header(void *pkt, u32 off, u32 len, void *buf)
 {
 	return skb_header_pointer(pkt, off, len, buf);
 }
 
 /* parse - fill @p from @skb (parse.c); false if the module leaves it alone. */
-static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *vn,
-		  struct mux_pkt *p)
+static bool parse(struct sk_buff *skb, const struct vpnpt_net *vn, struct mux_pkt *p)
 {
 	/* at PRE_ROUTING skb->data is the IPv4 header, checked by ip_rcv_core() */
 	struct mux_parse_in in = {
@@ -79,8 +72,6 @@ static bool parse(struct net *net, struct sk_buff *skb, const struct vpnpt_net *
 		.len = skb->len,
 		.iif = skb->dev->ifindex,
 		.truesize = skb->truesize,
-		.is_local = is_local,
-		.ctx = net,
 	};
 
 	return mux_parse(vn->mux, &in, p) == MUX_PARSE_OURS;
@@ -103,7 +94,7 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;	/* tracked already, notrack, or an admin's template */
 	if (unlikely(!vn) || !READ_ONCE(vn->mux->p.enabled))
 		return NF_ACCEPT;	/* not asked to multiplex in this netns */
-	if (!parse(state->net, skb, vn, &p))
+	if (!parse(skb, vn, &p))
 		return NF_ACCEPT;
 
 	/* A bridged packet (br_netfilter) carries the bridge's state and okfn,
@@ -126,6 +117,8 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 		return NF_STOLEN;	/* the table holds it; see vpnpt_hooks_reinject */
 	case MUX_DROP:
 		return NF_DROP;
+	case MUX_NOT_OURS:
+		return NF_ACCEPT;
 	case MUX_PASS:
 		vpnpt_net_kick(vn);
 		return NF_ACCEPT;

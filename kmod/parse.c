@@ -139,6 +139,26 @@ static enum mux_parse_res parse_icmp(const struct mux_parse_in *in, u32 plen, u3
 	return MUX_PARSE_OURS;
 }
 
+static bool is_local(const struct mux *m, __be32 addr)
+{
+	return m->ops.is_local && m->ops.is_local(m->ops.ctx, addr);
+}
+
+/* Anything else than a peer's packet in from the WAN for a local address
+ * or a LAN host's for a non-local one (from the WAN in transit, or to the
+ * router from another interface: a forged peer address, a peer behind an
+ * interface that is not [wan], a LAN host's IPsec with the router) is left
+ * alone. */
+bool mux_direction_ok(struct mux *m, const struct mux_pkt *p)
+{
+	if ((p->dir == MUX_DIR_IN) != is_local(m, p->dst)) {
+		mux_count(m, VPNPT_ESP_C_WRONG_IFACE);
+		return false;
+	}
+	/* spoofed or looped router-local traffic */
+	return p->dir == MUX_DIR_IN || !is_local(m, p->src);
+}
+
 enum mux_parse_res mux_parse(struct mux *m, const struct mux_parse_in *in, struct mux_pkt *p)
 {
 	u8 ipb[IPV4_HLEN], ub[UDP_HLEN], sb[4];
@@ -183,31 +203,30 @@ enum mux_parse_res mux_parse(struct mux *m, const struct mux_parse_in *in, struc
 		return MUX_PARSE_FRAGMENT;
 	}
 
-	/* Direction comes from the interface: a peer's packet arrives on the
-	 * WAN interface for a local address; a LAN host's on any other for a
-	 * non-local one.  Anything else (from the WAN in transit, or to the
-	 * router from another interface: a forged peer address, a peer behind
-	 * an interface that is not [wan], a LAN host's IPsec with the router)
-	 * is left alone.  wan_ifindex 0 (no such interface now): no peers. */
+	/* Direction comes from the interface (mux_direction_ok): a peer's
+	 * packet arrives on the WAN interface; a LAN host's on any other.
+	 * wan_ifindex 0 (no such interface now): no peers. */
 	wan = READ_ONCE(m->p.wan_ifindex);
 	dir_in = wan && in->iif == wan;
-	if (dir_in != in->is_local(in->ctx, p->dst)) {
-		mux_count(m, VPNPT_ESP_C_WRONG_IFACE);
-		return MUX_PARSE_DIRECTION;
-	}
-	if (!dir_in && in->is_local(in->ctx, p->src))
-		return MUX_PARSE_DIRECTION;	/* spoofed or looped router-local traffic */
 	p->dir = dir_in ? MUX_DIR_IN : MUX_DIR_OUT;
-
-	switch (proto) {
-	case P_ESP:
+	if (proto == P_ESP) {
 		sp = hdr(in, plen, ihl, 4, sb);
 		if (unlikely(!sp))
 			return MUX_PARSE_BAD;	/* truncated: conntrack decides */
 		p->type = MUX_PKT_ESP;
 		p->spi = be32_at(sp);
 		/* SPI 0 is reserved (RFC 4303 2.1), 1-255 by IANA: never bound */
-		return p->spi > 255 ? MUX_PARSE_OURS : MUX_PARSE_NOT_OURS;
+		if (p->spi <= 255)
+			return MUX_PARSE_NOT_OURS;
+		/* Which addresses are the router's costs two route lookups:
+		 * mux_classify() asks once per SA and address change. */
+		p->local_later = true;
+		return MUX_PARSE_OURS;
+	}
+	if (!mux_direction_ok(m, p))
+		return MUX_PARSE_DIRECTION;
+
+	switch (proto) {
 	case P_UDP:
 		return parse_udp(m, in, plen, ihl, p);
 	default:

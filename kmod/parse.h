@@ -3,8 +3,9 @@
  * parse.h: what vpnpt_esp reads of an IPv4 packet, as pure code.
  *
  * hooks.c hands the parser the packet through an accessor (the kernel's
- * skb_header_pointer(), a byte buffer in user space), the input interface
- * and a "is this address the router's own" callback; the parser fills the
+ * skb_header_pointer(), a byte buffer in user space) and the input
+ * interface ("is this address the router's own" is m->ops.is_local); the
+ * parser fills the
  * struct mux_pkt that mux_classify() takes, or says the packet is not the
  * module's business.  No sk_buff here: the same file builds in user space
  * (-DVPNPT_USERSPACE) for tests/kmod and the fuzzer in tests/fuzz.
@@ -26,9 +27,6 @@ struct mux_parse_in {
 	u32 len;		/* packet length from the IPv4 header on */
 	u32 iif;		/* ifindex of the input interface */
 	u32 truesize;		/* memory the packet holds (skb->truesize) */
-	/* true if @addr is one of the router's own addresses */
-	bool (*is_local)(void *ctx, __be32 addr);
-	void *ctx;
 };
 
 enum mux_parse_res {
@@ -46,5 +44,14 @@ enum mux_parse_res {
  * Anything but MUX_PARSE_OURS means: leave the packet alone.
  */
 enum mux_parse_res mux_parse(struct mux *m, const struct mux_parse_in *in, struct mux_pkt *p);
+
+/*
+ * mux_direction_ok - the direction rule: a packet in from the WAN
+ * interface is for one of the router's addresses, any other is for a
+ * non-local address from a non-local one.  Counts WRONG_IFACE.  mux_parse()
+ * applies it to IKE and ICMP; ESP's is left to mux_classify()
+ * (mux_pkt.local_later), which asks it once per SA and address change.
+ */
+bool mux_direction_ok(struct mux *m, const struct mux_pkt *p);
 
 #endif /* VPNPT_PARSE_H */

@@ -24,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
+#include <net/route.h>
 #include <net/netns/generic.h>
 #include <net/xfrm.h>
 #include <net/netfilter/nf_conntrack.h>
@@ -42,6 +43,19 @@ struct vpnpt_pernet *vpnpt_pernet(const struct net *net)
 u64 vpnpt_now(void)
 {
 	return jiffies64_to_msecs(get_jiffies_64());
+}
+
+static bool is_local(void *ctx, __be32 addr)
+{
+	return inet_addr_type(ctx, addr) == RTN_LOCAL;
+}
+
+/* Bumped by rt_cache_flush() on every change of an address or of a route
+ * that a lookup used: what the kernel's own cached routes are checked
+ * against (rt_is_expired). */
+static u32 local_gen(void *ctx)
+{
+	return (u32)rt_genid_ipv4(ctx);
 }
 
 /* The router's own SA (daddr, spi): its ESP is never a LAN host's. */
@@ -214,6 +228,8 @@ static struct vpnpt_net *vn_create(struct net *net, struct vpnpt_pernet *pn,
 	if (ret)
 		goto err_mux;
 	vn->mux->ops.local_spi = local_spi;
+	vn->mux->ops.is_local = is_local;
+	vn->mux->ops.local_gen = local_gen;
 	vn->mux->ops.ctx = net;
 	vn->mux->dump_gen = pn->dump_gen;	/* a dump across two lives sees a change */
 	INIT_DELAYED_WORK(&vn->gc, gc_work);

@@ -60,6 +60,9 @@ enum mux_verdict {
 	MUX_ZONE,		/* set conntrack zone *zone */
 	MUX_HOLD,		/* stored (cookie) until another host's bind completes */
 	MUX_DROP,		/* quota, table full, or hold queue full */
+	MUX_NOT_OURS,		/* ESP that parse's direction rule, applied here
+				 * (pkt->local_later), leaves alone: as MUX_PASS,
+				 * and as MUX_PARSE_DIRECTION from mux_parse() */
 };
 
 enum mux_pkt_type { MUX_PKT_ESP, MUX_PKT_IKE, MUX_PKT_ICMP_ESP };
@@ -80,6 +83,10 @@ struct mux_pkt {
 	struct ike_info ike;	/* IKE */
 	u32 len;
 	u32 truesize;		/* memory the packet holds (skb->truesize); 0 in tests */
+	/* ESP: mux_parse() left its direction rule (which of src and dst are
+	 * the router's) to mux_classify(), which answers a bound SA's packets
+	 * from what it found for that SA at the current ops.local_gen */
+	bool local_later;
 };
 
 /* A packet held while another host's bind window is open. */
@@ -98,6 +105,12 @@ struct mux_held {
 struct mux_ops {
 	/* The router itself has an inbound SA (daddr, spi): never bind it. */
 	bool (*local_spi)(void *ctx, __be32 daddr, u32 spi);
+	/* @addr is one of the router's own addresses (NULL: none is) */
+	bool (*is_local)(void *ctx, __be32 addr);
+	/* A number that changes whenever is_local's answer for any address
+	 * may have (the kernel's rt_genid, which every address and route
+	 * change bumps, as for its cached routes).  NULL: ask every time. */
+	u32 (*local_gen)(void *ctx);
 	void *ctx;
 };
 
@@ -136,6 +149,8 @@ struct mux {
 	u32 n_peers, n_hosts;
 	u64 held_bytes;		/* truesize of the held packets */
 	u64 mem;		/* bytes of table objects allocated (ksize) */
+	u64 local_in;		/* (local_gen << 32 | addr): an inbound ESP's
+				 * destination found local at that generation */
 	u32 dump_gen;		/* bumped when a mapping enters, moves between
 				 * or leaves the tables (dumps: cb->seq) */
 	/* zone allocator: FIFO of free zone indexes; freed zones go to

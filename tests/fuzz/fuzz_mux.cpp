@@ -237,7 +237,9 @@ World::World(const uint8_t* params) {
   p.enabled = true;
   if (mux_init(&m_, &p, 0x5eed1234) != 0) fail("mux_init refused its parameters");
   m_.ops.local_spi = [](void*, __be32 daddr, u32 spi) { return daddr == WAN_ADDR && spi == LOCAL_SPI; };
-  m_.ops.ctx = nullptr;
+  m_.ops.is_local = [](void* rt, __be32 a) { return static_cast<Router*>(rt)->is_local_cb(a); };
+  m_.ops.local_gen = [](void*) -> u32 { return 7; };  // the router's addresses never change here
+  m_.ops.ctx = &rt_;
   rt_.local = {WAN_ADDR, LAN_ADDR};
   TRACE("params keep_ike_port=%d wan=%u per_host=%u per_peer=%u mappings=%u zones=%u hold=%u "
         "pending=%u idle=%u drain=%u\n", p.keep_ike_port, p.wan_ifindex, p.max_per_host,
@@ -276,6 +278,12 @@ Verdict World::hook(Packet* pk) {
   if (r.pr != MUX_PARSE_OURS) return r;
   if (r.p.type == MUX_PKT_ESP && r.p.spi <= 255) fail("parser let reserved SPI %u through", r.p.spi);
   r.v = mux_classify(&m_, &r.p, now_, pk, &g_aux, &r.zone);
+  if (r.v == MUX_NOT_OURS) {  // ESP's direction rule, applied in classify
+    if (!r.p.local_later) fail("MUX_NOT_OURS for a packet parse checked");
+    r.pr = MUX_PARSE_DIRECTION;
+    r.v = MUX_PASS;
+    return r;
+  }
   if (r.v == MUX_ZONE) {
     struct mux_params p;
     mux_params_get(&m_, &p);

@@ -103,8 +103,8 @@ inline Bytes icmp_error(uint8_t type, const Bytes& quoted, size_t quote_len = 28
   return b;
 }
 
-// The router's addresses and interfaces, and the parser's accessor over a
-// byte buffer.  @headlen below the packet length makes the parser fetch
+// The router's addresses (for mux_ops.is_local, with ctx = the Router) and
+// interfaces, and the parser's accessor over a byte buffer.  @headlen below the packet length makes the parser fetch
 // the rest through header(), as with a non-linear sk_buff.
 struct Router {
   std::set<uint32_t> local;
@@ -128,8 +128,6 @@ struct Router {
     in.len = uint32_t(pkt.size());
     in.iif = iif;
     in.truesize = truesize;
-    in.is_local = &Router::is_local;
-    in.ctx = this;
     return mux_parse(m, &in, p);
   }
 };

@@ -20,11 +20,22 @@ class Parse : public ::testing::Test {
  protected:
   // the controller always names the WAN interface (the module needs it)
   Parse() {
-    rt.local = {WAN, LANADDR};
+    mx.local = {WAN, LANADDR};
     set_wan(IF_WAN);
   }
   enum mux_parse_res parse(const Bytes& b, uint32_t iif, uint32_t headlen = UINT32_MAX) {
     return rt.parse(mx.m(), b, iif, &p, headlen, 777);
+  }
+  // parse, then classify as the hook does: ESP's direction rule is
+  // applied there (mux_pkt.local_later), MUX_NOT_OURS reads as
+  // MUX_PARSE_DIRECTION
+  enum mux_parse_res hook(const Bytes& b, uint32_t iif, enum mux_verdict* v = nullptr) {
+    enum mux_parse_res r = parse(b, iif);
+    if (r != MUX_PARSE_OURS) return r;
+    uint16_t zone = 0;
+    enum mux_verdict got = mux_classify(mx.m(), &p, mx.now, nullptr, nullptr, &zone);
+    if (v) *v = got;
+    return got == MUX_NOT_OURS ? MUX_PARSE_DIRECTION : MUX_PARSE_OURS;
   }
   void set_wan(uint32_t ifindex) {
     struct mux_params prm;
@@ -292,28 +303,83 @@ TEST_F(Parse, OtherProtocolsAreNotOurs) {
 }
 
 TEST_F(Parse, RouterLocalSourceIsLeftAlone) {
-  EXPECT_EQ(parse(ipv4(WAN, R, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(ipv4(WAN, R, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_DIRECTION);
   // to a local address from the LAN side it is no peer's (hairpin, or a
   // LAN host's IPsec with the router itself)
-  EXPECT_EQ(parse(ipv4(LANADDR, WAN, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(ipv4(LANADDR, WAN, PROTO_ESP, esp(0x1000)), IF_LAN), MUX_PARSE_DIRECTION);
 }
 
 TEST_F(Parse, WanInterfaceDecidesWhoIsAPeer) {
   Bytes in = ipv4(R, WAN, PROTO_ESP, esp(0x2000));
   Bytes out = ipv4(H1, R, PROTO_ESP, esp(0x1000));
   Bytes spoof = ipv4(R, LANADDR, PROTO_ESP, esp(0x2000));  // "from R" on the LAN
-  EXPECT_EQ(parse(in, IF_WAN), MUX_PARSE_OURS);
+  EXPECT_EQ(hook(in, IF_WAN), MUX_PARSE_OURS);
   EXPECT_EQ(p.dir, MUX_DIR_IN);
-  EXPECT_EQ(parse(in, IF_LAN), MUX_PARSE_DIRECTION);
-  EXPECT_EQ(parse(spoof, IF_LAN), MUX_PARSE_DIRECTION);
-  EXPECT_EQ(parse(out, IF_LAN), MUX_PARSE_OURS);
+  EXPECT_EQ(hook(in, IF_LAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(spoof, IF_LAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(out, IF_LAN), MUX_PARSE_OURS);
   EXPECT_EQ(p.dir, MUX_DIR_OUT);
-  EXPECT_EQ(parse(out, IF_WAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(out, IF_WAN), MUX_PARSE_DIRECTION);
   EXPECT_EQ(mx.counter(VPNPT_ESP_C_WRONG_IFACE), 3u);
   // no WAN interface now (a PPP link down): nothing is a peer's
   set_wan(0);
-  EXPECT_EQ(parse(in, IF_WAN), MUX_PARSE_DIRECTION);
-  EXPECT_EQ(parse(out, IF_LAN), MUX_PARSE_OURS);
+  EXPECT_EQ(hook(in, IF_WAN), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(hook(out, IF_LAN), MUX_PARSE_OURS);
+}
+
+// ESP's direction rule costs two route lookups in the kernel: it is asked
+// for a bound SA's first packet and again only after ops.local_gen changed
+// (the kernel's rt_genid: any address or route change).
+TEST_F(Parse, EspDirectionAskedOncePerSaAndAddressChange) {
+  Bytes out = ipv4(H1, R, PROTO_ESP, esp(0x1000));
+  Bytes in = ipv4(R, WAN, PROTO_ESP, esp(0x2000));
+  enum mux_verdict v = MUX_PASS;
+  ASSERT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_OURS);  // opens a window
+  ASSERT_EQ(hook(in, IF_WAN, &v), MUX_PARSE_OURS);   // binds 0x2000 to H1
+  ASSERT_EQ(v, MUX_ZONE);
+  for (int i = 0; i < 3; i++) {
+    unsigned asked = mx.local_asked;
+    ASSERT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_OURS);
+    EXPECT_EQ(v, MUX_ZONE);
+    ASSERT_EQ(hook(in, IF_WAN, &v), MUX_PARSE_OURS);
+    EXPECT_EQ(v, MUX_ZONE);
+    // the first time: R and H1 not local, WAN local; then nothing
+    EXPECT_EQ(mx.local_asked - asked, i == 0 ? 3u : 0u) << i;
+  }
+  // The router takes R's address (a hairpin, a lab): until the generation
+  // moves the SA's answer stands, as the kernel's cached routes do; the
+  // kernel moves it in the same change.
+  mx.local.insert(R);
+  EXPECT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_OURS);
+  mx.local_gen++;
+  uint64_t wrong = mx.counter(VPNPT_ESP_C_WRONG_IFACE);
+  EXPECT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(v, MUX_NOT_OURS);
+  EXPECT_EQ(mx.counter(VPNPT_ESP_C_WRONG_IFACE), wrong + 1);
+  // ... and gives it back: the SA carries its traffic again
+  mx.local.erase(R);
+  mx.local_gen++;
+  EXPECT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_OURS);
+  EXPECT_EQ(v, MUX_ZONE);
+  // The WAN address goes: the peer's ESP to it is no longer the router's
+  mx.local.erase(WAN);
+  mx.local_gen++;
+  EXPECT_EQ(hook(in, IF_WAN, &v), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(v, MUX_NOT_OURS);
+}
+
+// A spoofed router source from the LAN on a bound SA's (peer, SPI) and
+// host: the fast path asks the rule too.
+TEST_F(Parse, EspOnBoundSaFromRouterSourceIsLeftAlone) {
+  Bytes out = ipv4(H1, R, PROTO_ESP, esp(0x1000));
+  enum mux_verdict v = MUX_PASS;
+  ASSERT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_OURS);
+  ASSERT_EQ(hook(ipv4(R, WAN, PROTO_ESP, esp(0x2000)), IF_WAN, &v), MUX_PARSE_OURS);
+  ASSERT_EQ(v, MUX_ZONE);
+  mx.local.insert(H1);  // H1's address is now the router's
+  mx.local_gen++;
+  EXPECT_EQ(hook(out, IF_LAN, &v), MUX_PARSE_DIRECTION);
+  EXPECT_EQ(v, MUX_NOT_OURS);
 }
 
 }  // namespace
