@@ -16,8 +16,8 @@
 # (/tmp/vpnpt-vm.lock) for the boot; the VM has 2 CPUs. Environment: RUNS
 # (7), SECS (3 per run), LEN (IP packet size, 64), BIG (100000), SLOW (nft
 # rules that slow the router for the check of the capacity estimate, 800; 0
-# skips it), PERF (1: perf profiles of the router's CPU, ESP and UDP of
-# 1,000; needs perf), KLINE (6.1 or 6.12).
+# skips it), PROFILE (1: where the router's CPU time goes, ESP and UDP of
+# 1,000; the function_graph tracer), KLINE (6.1 or 6.12).
 # Log: BUILD_DIR/vm-pps/run.log.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +26,8 @@ out=$build/vm-pps
 mkdir -p "$out" || exit 3
 cc -O2 -Wall -o "$out/vm_pps_send" "$src/bench/vm_pps_send.c" || exit 3
 cp "$src/bench/vm-pps-ratios.awk" "$out/" || exit 3
-printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPERF=%d\n' "${RUNS:-7}" "${SECS:-3}" "${LEN:-64}" \
-	"${BIG:-100000}" "${SLOW:-800}" "${PERF:-0}" > "$out/vm-pps.conf"
+printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPROFILE=%d\n' "${RUNS:-7}" "${SECS:-3}" "${LEN:-64}" \
+	"${BIG:-100000}" "${SLOW:-800}" "${PROFILE:-0}" > "$out/vm-pps.conf"
 echo "vm_pps: booting the VM (log $out/run.log)"
 : > "$out/run.log"
 : > "$out/host.out"
