@@ -618,7 +618,8 @@ void print_status(const Status& s, bool all, std::ostream& out) {
     auto each = [&](const espmux::Mapping& m) {
       out << (n++ ? "" : "  mappings:\n");
       out << "    " << m.kind << " " << m.host << " <-> " << m.peer << "  spi out 0x" << std::hex << m.spi_out
-          << " in 0x" << m.spi_in << std::dec << "  " << m.state << " (" << m.reason << ")  zone " << m.zone
+          << " in 0x" << m.spi_in << std::dec << "  " << m.state
+          << (m.reason.empty() ? "" : " (" + m.reason + ")") << "  zone " << m.zone
           << "  age " << human_seconds(m.age_ms / 1000) << "  pkts " << m.packets_out << "/" << m.packets_in << "\n";
     };
     std::string error;

@@ -238,6 +238,15 @@ TEST(Status, MappingsStreamedAsFromAVector) {
         << text.str();
   }
 
+  // A mapping without a reason (imported from an export that had none)
+  // shows its state alone, not "bound ()".
+  Status noreason = status_with_mappings(2);
+  noreason.esp.mappings[1].reason.clear();
+  std::ostringstream nr;
+  print_status(noreason, false, nr);
+  EXPECT_NE(nr.str().find("  bound (ike)  zone 7"), std::string::npos) << nr.str();
+  EXPECT_NE(nr.str().find("  bound  zone 8"), std::string::npos) << nr.str();
+
   Status st = status_with_mappings(2);
   auto source = st.esp.mappings;
   st.esp.mappings.clear();
