@@ -238,7 +238,8 @@ World::World(const uint8_t* params) {
   if (mux_init(&m_, &p, 0x5eed1234) != 0) fail("mux_init refused its parameters");
   m_.ops.local_spi = [](void*, __be32 daddr, u32 spi) { return daddr == WAN_ADDR && spi == LOCAL_SPI; };
   m_.ops.is_local = [](void* rt, __be32 a) { return static_cast<Router*>(rt)->is_local_cb(a); };
-  m_.ops.local_gen = [](void*) -> u32 { return 7; };  // the router's addresses never change here
+  // the router's addresses never change here, but other routes do (OP_ADVANCE)
+  m_.ops.local_gen = [](void* rt) -> u32 { return static_cast<Router*>(rt)->gen; };
   m_.ops.ctx = &rt_;
   rt_.local = {WAN_ADDR, LAN_ADDR};
   TRACE("params keep_ike_port=%d wan=%u per_host=%u per_peer=%u mappings=%u zones=%u hold=%u "
@@ -879,7 +880,10 @@ bool World::step(Reader& in) {
       // mostly below a second (gc runs every second); now and then minutes
       uint64_t d = (f & 2) ? uint64_t(ms) * 16 : ms % 1500;
       now_ += d;
-      TRACE("advance %" PRIu64 " ms%s\n", d, f & 1 ? " (no gc)" : "");
+      // bit 2: meanwhile some address or route changed (rt_genid moves):
+      // the cached direction answers of bound SAs are asked again
+      if (f & 4) rt_.gen++;
+      TRACE("advance %" PRIu64 " ms%s%s\n", d, f & 1 ? " (no gc)" : "", f & 4 ? " (route change)" : "");
       if (!(f & 1)) {
         mux_gc(&m_, now_);
         housekeep();

@@ -30,7 +30,7 @@ enum Op : uint8_t {
   OP_TRAFFIC,     // sa dir: one ESP packet of an honest SA
   OP_RETIRE,      //         the oldest SA replaced by a rekey stops
   // time and housekeeping, as pernet.c and netlink.c do them
-  OP_ADVANCE,     // ms(2) flags(bit0: no gc)
+  OP_ADVANCE,     // ms(2) flags(bit0: no gc, bit1: minutes, bit2: a route change)
   OP_GC,          //         gc, drop expired, flush and release dirty zones
   OP_FLUSH,       //         netlink FLUSH
   OP_PARAM,       // which value(2)
