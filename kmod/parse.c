@@ -16,7 +16,9 @@
  * router's own addresses comes from a remote peer (MUX_DIR_IN); one that
  * arrives on any other interface for a non-local address, from a non-local
  * one, comes from a LAN host (MUX_DIR_OUT).  Anything else is left alone and
- * counted (wrong_iface): a LAN host can never pass for a peer.
+ * counted (wrong_iface): a LAN host can never pass for a peer.  For ESP the
+ * address half of that rule is left to mux_classify() (mux_pkt.local_later),
+ * which asks it once per bound SA and route change (bind.c).
  *
  * The packet is read through an accessor, never as an sk_buff: in the
  * kernel it is skb_header_pointer() (hooks.c), in user space a buffer
