@@ -214,6 +214,7 @@ Filled& filled(uint32_t n) {
   f = Filled();
   struct mux_params p = roomy_params();
   f.mx = std::make_unique<Mux>(&p);
+  f.mx->local = {ip("203.0.113.1")};  // the router's WAN address (ops.is_local)
   prefault(*f.mx);
   f.n = n;
   f.sas = fill_esp_first(*f.mx, n);
@@ -241,6 +242,8 @@ void BM_FastPath(benchmark::State& state) {
     q.dst = Dir == MUX_DIR_OUT ? sas[k].peer : ip("203.0.113.1");
     q.spi = Dir == MUX_DIR_OUT ? sas[k].spi_out : sas[k].spi_in;
     q.len = 1400;
+    q.local_later = true;  // as mux_parse() leaves ESP: the SA's cached direction is checked
+    q.local_gen = 1;       // as the kernel's hook fills it (rt_genid)
   }
   std::vector<uint16_t> want(n);
   std::vector<uint32_t> order(n);

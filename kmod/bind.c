@@ -487,27 +487,20 @@ static enum mux_verdict icmp_classify(struct mux *m, const struct mux_pkt *pkt, 
 /*
  * The direction rule mux_parse() left to us for ESP (pkt->local_later):
  * two route lookups a packet, about 8 % of the router's CPU per forwarded
- * packet (bench/README.md, vm_pps).  A
- * bound SA's (host, peer) found not local at generation g stays so until
- * ops.local_gen changes (any address or route change); an inbound packet's
- * destination likewise (one WAN address, nearly always).  The generation is
- * read before the lookups: a change during them leaves an older one stored,
- * and the next packet asks again.
+ * packet (bench/README.md, vm_pps).  A bound SA's (host, peer) found not
+ * local at generation g (pkt->local_gen, read by the caller before these
+ * lookups: a change during them leaves an older one stored, and the next
+ * packet asks again) stays so until the generation moves (any address or
+ * route change); an inbound packet's destination likewise (one WAN
+ * address, nearly always).
  */
 static bool esp_out_local_ok(struct mux *m, struct mux_sa *sa, const struct mux_pkt *pkt)
 {
-	u32 gen;
-
-	if (!pkt->local_later)
-		return true;
-	if (!m->ops.local_gen)
-		return mux_direction_ok(m, pkt);
-	gen = m->ops.local_gen(m->ops.ctx);
-	if (READ_ONCE(sa->local_gen) == gen)
+	if (!pkt->local_later || READ_ONCE(sa->local_gen) == pkt->local_gen)
 		return true;	/* its host and peer: pkt->src and pkt->dst */
 	if (!mux_direction_ok(m, pkt))
 		return false;
-	WRITE_ONCE(sa->local_gen, gen);
+	WRITE_ONCE(sa->local_gen, pkt->local_gen);
 	return true;
 }
 
@@ -517,9 +510,7 @@ static bool esp_in_local_ok(struct mux *m, const struct mux_pkt *pkt)
 
 	if (!pkt->local_later)
 		return true;
-	if (!m->ops.local_gen)
-		return mux_direction_ok(m, pkt);
-	key = (u64)m->ops.local_gen(m->ops.ctx) << 32 | (__force u32)pkt->dst;
+	key = (u64)pkt->local_gen << 32 | (__force u32)pkt->dst;
 	if (READ_ONCE(m->local_in) == key)
 		return true;
 	if (!mux_direction_ok(m, pkt))
@@ -570,6 +561,7 @@ enum mux_verdict mux_classify(struct mux *m, const struct mux_pkt *pkt, u64 now,
 			return MUX_NOT_OURS;
 		mux_count(m, pkt->dir == MUX_DIR_OUT ? VPNPT_ESP_C_ESP_OUT : VPNPT_ESP_C_ESP_IN);
 		mux_lock(&m->lock);
+		m->local_gen_seen = pkt->local_gen;
 		if (pkt->dir == MUX_DIR_OUT)
 			v = esp_out_slow(m, pkt, now, cookie, aux, zone);
 		else

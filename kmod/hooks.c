@@ -96,6 +96,10 @@ static unsigned int vpnpt_esp_hook(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;	/* not asked to multiplex in this netns */
 	if (!parse(skb, vn, &p))
 		return NF_ACCEPT;
+	/* Bumped by rt_cache_flush() on every change of an address or of a
+	 * route a lookup used: what the kernel's own cached routes are checked
+	 * against (rt_is_expired).  Read before mux_classify() asks is_local. */
+	p.local_gen = (u32)rt_genid_ipv4(state->net);
 
 	/* A bridged packet (br_netfilter) carries the bridge's state and okfn,
 	 * with port devices we hold no reference on: it is never held (the

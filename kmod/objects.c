@@ -608,9 +608,9 @@ struct mux_sa *mux_sa_new(struct mux *m, struct mux_pair *pr, u8 state, u8 reaso
 	sa->zone = pr->zone;
 	sa->state = state;
 	sa->reason = reason;
-	/* host and peer not looked at yet (gen - 1 is not the current one) */
-	if (m->ops.local_gen)
-		sa->local_gen = m->ops.local_gen(m->ops.ctx) - 1;
+	/* host and peer not looked at yet: generations only grow, so one
+	 * below the last seen is none a packet will carry */
+	sa->local_gen = m->local_gen_seen - 1;
 	sa->created = now;
 	sa->last_seen = now;
 	pr->n_sa++;

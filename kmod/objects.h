@@ -105,7 +105,7 @@ struct mux_sa {
 	u16 zone;
 	u8 state, reason;
 	u32 local_gen;			/* host and peer found not local at this
-					 * ops.local_gen (mux_pkt.local_later) */
+					 * mux_pkt.local_gen (local_later) */
 	u64 last_seen;
 	atomic64_t pkts_out, pkts_in, bytes_out, bytes_in;
 	struct mux_pair *pair;

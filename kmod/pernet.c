@@ -50,14 +50,6 @@ static bool is_local(void *ctx, __be32 addr)
 	return inet_addr_type(ctx, addr) == RTN_LOCAL;
 }
 
-/* Bumped by rt_cache_flush() on every change of an address or of a route
- * that a lookup used: what the kernel's own cached routes are checked
- * against (rt_is_expired). */
-static u32 local_gen(void *ctx)
-{
-	return (u32)rt_genid_ipv4(ctx);
-}
-
 /* The router's own SA (daddr, spi): its ESP is never a LAN host's. */
 static bool local_spi(void *ctx, __be32 daddr, u32 spi)
 {
@@ -229,7 +221,6 @@ static struct vpnpt_net *vn_create(struct net *net, struct vpnpt_pernet *pn,
 		goto err_mux;
 	vn->mux->ops.local_spi = local_spi;
 	vn->mux->ops.is_local = is_local;
-	vn->mux->ops.local_gen = local_gen;
 	vn->mux->ops.ctx = net;
 	vn->mux->dump_gen = pn->dump_gen;	/* a dump across two lives sees a change */
 	INIT_DELAYED_WORK(&vn->gc, gc_work);

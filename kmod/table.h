@@ -85,8 +85,13 @@ struct mux_pkt {
 	u32 truesize;		/* memory the packet holds (skb->truesize); 0 in tests */
 	/* ESP: mux_parse() left its direction rule (which of src and dst are
 	 * the router's) to mux_classify(), which answers a bound SA's packets
-	 * from what it found for that SA at the current ops.local_gen */
+	 * from what it found for that SA at generation @local_gen */
 	bool local_later;
+	/* The generation of the router's addresses when the packet came: a
+	 * number that changes whenever ops.is_local's answer for any address
+	 * may have (the kernel's rt_genid, which every address and route
+	 * change bumps, as for its cached routes); the caller's to fill. */
+	u32 local_gen;
 };
 
 /* A packet held while another host's bind window is open. */
@@ -107,10 +112,6 @@ struct mux_ops {
 	bool (*local_spi)(void *ctx, __be32 daddr, u32 spi);
 	/* @addr is one of the router's own addresses (NULL: none is) */
 	bool (*is_local)(void *ctx, __be32 addr);
-	/* A number that changes whenever is_local's answer for any address
-	 * may have (the kernel's rt_genid, which every address and route
-	 * change bumps, as for its cached routes).  NULL: ask every time. */
-	u32 (*local_gen)(void *ctx);
 	void *ctx;
 };
 
@@ -151,6 +152,8 @@ struct mux {
 	u64 mem;		/* bytes of table objects allocated (ksize) */
 	u64 local_in;		/* (local_gen << 32 | addr): an inbound ESP's
 				 * destination found local at that generation */
+	u32 local_gen_seen;	/* the last mux_pkt.local_gen of a new SA's
+				 * packet (m->lock): new SAs start unchecked */
 	u32 dump_gen;		/* bumped when a mapping enters, moves between
 				 * or leaves the tables (dumps: cb->seq) */
 	/* zone allocator: FIFO of free zone indexes; freed zones go to

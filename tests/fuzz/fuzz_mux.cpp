@@ -238,8 +238,8 @@ World::World(const uint8_t* params) {
   if (mux_init(&m_, &p, 0x5eed1234) != 0) fail("mux_init refused its parameters");
   m_.ops.local_spi = [](void*, __be32 daddr, u32 spi) { return daddr == WAN_ADDR && spi == LOCAL_SPI; };
   m_.ops.is_local = [](void* rt, __be32 a) { return static_cast<Router*>(rt)->is_local_cb(a); };
-  // the router's addresses never change here, but other routes do (OP_ADVANCE)
-  m_.ops.local_gen = [](void* rt) -> u32 { return static_cast<Router*>(rt)->gen; };
+  // the router's addresses never change here, but other routes do (OP_ADVANCE
+  // moves rt_.gen, which rt_.parse puts in each packet)
   m_.ops.ctx = &rt_;
   rt_.local = {WAN_ADDR, LAN_ADDR};
   TRACE("params keep_ike_port=%d wan=%u per_host=%u per_peer=%u mappings=%u zones=%u hold=%u "

@@ -65,7 +65,6 @@ class Mux {
     if (mux_init(m_.get(), &d, 0x5eed1234) != 0) throw std::runtime_error("mux_init failed");
     m_->ops.local_spi = &Mux::local_spi_cb;
     m_->ops.is_local = &Mux::is_local_cb;
-    m_->ops.local_gen = &Mux::local_gen_cb;
     m_->ops.ctx = this;
   }
   ~Mux() {
@@ -81,7 +80,7 @@ class Mux {
   uint64_t now = 1'000'000;
   std::set<std::pair<uint32_t, uint32_t>> local_spis;  // (daddr, spi) of the router's own SAs
   std::set<uint32_t> local;  // the router's addresses (ops.is_local)
-  uint32_t local_gen = 0;    // ops.local_gen: bump it when `local` changes, as the kernel does
+  uint32_t local_gen = 0;    // for mux_pkt.local_gen: bump it when `local` changes, as the kernel does
   unsigned local_asked = 0;  // ops.is_local calls
 
   Result esp_out(uint32_t host, uint32_t peer, uint32_t spi, void* cookie = nullptr) {
@@ -154,7 +153,6 @@ class Mux {
     self->local_asked++;
     return self->local.count(addr) != 0;
   }
-  static u32 local_gen_cb(void* ctx) { return static_cast<Mux*>(ctx)->local_gen; }
   void take(std::vector<void*>& out, bool released) {
     struct list_head l;
     INIT_LIST_HEAD(&l);

@@ -108,7 +108,7 @@ inline Bytes icmp_error(uint8_t type, const Bytes& quoted, size_t quote_len = 28
 // the rest through header(), as with a non-linear sk_buff.
 struct Router {
   std::set<uint32_t> local;
-  uint32_t gen = 0;  // mux_ops.local_gen: moves with any address or route change
+  uint32_t gen = 0;  // mux_pkt.local_gen: moves with any address or route change
   bool is_local_cb(uint32_t a) const { return local.count(a) != 0; }
 
   static bool is_local(void* ctx, __be32 a) { return static_cast<Router*>(ctx)->is_local_cb(a); }
@@ -129,7 +129,9 @@ struct Router {
     in.len = uint32_t(pkt.size());
     in.iif = iif;
     in.truesize = truesize;
-    return mux_parse(m, &in, p);
+    enum mux_parse_res r = mux_parse(m, &in, p);
+    p->local_gen = gen;  // as the kernel's hook fills it
+    return r;
   }
 };
 

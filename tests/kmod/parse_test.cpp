@@ -30,6 +30,7 @@ class Parse : public ::testing::Test {
   // applied there (mux_pkt.local_later), MUX_NOT_OURS reads as
   // MUX_PARSE_DIRECTION
   enum mux_parse_res hook(const Bytes& b, uint32_t iif, enum mux_verdict* v = nullptr) {
+    rt.gen = mx.local_gen;  // as the kernel's hook fills mux_pkt.local_gen
     enum mux_parse_res r = parse(b, iif);
     if (r != MUX_PARSE_OURS) return r;
     uint16_t zone = 0;
@@ -328,7 +329,7 @@ TEST_F(Parse, WanInterfaceDecidesWhoIsAPeer) {
 }
 
 // ESP's direction rule costs two route lookups in the kernel: it is asked
-// for a bound SA's first packet and again only after ops.local_gen changed
+// for a bound SA's first packet and again only after mux_pkt.local_gen moved
 // (the kernel's rt_genid: any address or route change).
 TEST_F(Parse, EspDirectionAskedOncePerSaAndAddressChange) {
   Bytes out = ipv4(H1, R, PROTO_ESP, esp(0x1000));
