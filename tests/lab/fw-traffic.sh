@@ -81,7 +81,7 @@ run_all() {
 	for p; do wait "${pid[$p]}"; RC[$p]=$?; done
 }
 # vpnpt_table: vpnpt's table as loaded in the router.
-vpnpt_table() { lab_ns "$R" nft list table inet vpnpt; }
+vpnpt_table() { lab_ns "$R" nft -s list table inet vpnpt; }
 ok() { test "${RC[$1]}" = 0; }
 LAN_PROBES=(pptp1 pptp2 ike l2tp l2tp1702 esp)
 FWD_PROBES=(fwd-pptp fwd-ike fwd-esp fwd-l2tp fwd-wg)

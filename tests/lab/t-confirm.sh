@@ -25,7 +25,7 @@ to = "192.168.1.10"
 TOML
 lab_config "$LAB_DIR/c.toml" pptp enabled false
 
-table() { lab_ns "$R" nft list table inet vpnpt 2>&1; }
+table() { lab_ns "$R" nft -s list table inet vpnpt 2>&1; }
 same_as() { table | cmp -s - "$1"; }
 # waiter LOG: the pid of the detached process apply LOG names.
 waiter() { sed -n 's/.*(detached process, pid \([0-9]*\)).*/\1/p' "$1"; }

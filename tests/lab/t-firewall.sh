@@ -46,7 +46,7 @@ fw_rules() { lab_ns "$R" nft list chain inet router forward | sed -n 's/^\t\t//p
 fw_has() { fw_rules | grep -qxF "$1"; }
 fw_vpnpt_lines() { fw_rules | grep -c 'comment "vpnpt"'; }
 LAN_WAN='iifname "br0" oifname "eth0" accept'
-router_table() { lab_ns "$R" nft list table inet router; }
+router_table() { lab_ns "$R" nft -s list table inet router; }
 
 # ---- the docs show this very file ------------------------------------------------
 # man_example / readme_example: the file as vpnpt.8 and packaging/README.md

@@ -67,7 +67,7 @@ lab_poll 10 test -S "$FWD/bus" || { cat "$FWD/dbus.log" >&2; exit 1; }
 # fwcmd ARGS...: firewall-cmd in the router, on that bus.
 fwcmd() { printf '+ [%s] firewall-cmd %s\n' "$R" "$*" >&2; lab_ns "$R" firewall-cmd "$@" >&2; }
 fwd_running() { lab_ns "$R" firewall-cmd --state 2>/dev/null | grep -qx running; }
-firewalld_table() { lab_ns "$R" nft list table inet firewalld; }
+firewalld_table() { lab_ns "$R" nft -s list table inet firewalld; }
 
 lab_check "vpnpt apply first (shipped config, esp \"single\")" lab_apply "$LAB_DIR/clients.toml"
 vpnpt_table >"$LAB_DIR/vpnpt-before"

@@ -38,7 +38,7 @@ table ip lbnat {
 	}
 }
 EOF
-others() { lab_ns "$R" nft list table inet lbother; lab_ns "$R" nft list table ip lbnat; }
+others() { lab_ns "$R" nft -s list table inet lbother; lab_ns "$R" nft -s list table ip lbnat; }
 others >"$LAB_DIR/others.before"
 same_others() { others >"$LAB_DIR/others.after" && diff -u "$LAB_DIR/others.before" "$LAB_DIR/others.after"; }
 
