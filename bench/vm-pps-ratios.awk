@@ -1,7 +1,8 @@
 # bench/vm-pps-ratios.awk: the medians and ratios of bench/vm-pps-guest.sh
 # (in the VM, on CPU 1's busy time) and of bench/vm_pps.sh (on the host, on
 # the CPU time of QEMU's vCPU 1 thread). Input: one line per run, "NAME
-# forwarded_pps sent_pps backlog_drops cpu1_busy capacity_pps"; -v big=N.
+# forwarded_pps sent_pps backlog_drops cpu1_busy capacity_pps"; -v big=N
+# (mappings of the third phase), -v pairs=P (the pairs they are spread over).
 { k = $1; c[k]++; f[k, c[k]] = $2; s[k, c[k]] = $3; d[k, c[k]] += $4; b[k, c[k]] = $5; cap[k, c[k]] = $6 }
 function med(k, v,   n, i, j, t, a) {
 	n = c[k]; for (i = 1; i <= n; i++) a[i] = v == "cap" ? cap[k, i] : v == "busy" ? b[k, i] : f[k, i]
@@ -44,11 +45,13 @@ END {
 	line("udp_1k", "UDP masquerade, 1,000 flows (same hosts, peers)")
 	line("udp_1", "UDP masquerade, 1 flow, beside ESP 1")
 	line("udp_ph3", sprintf("UDP masquerade, 1,000 flows, beside ESP %d", big))
-	line("udp_big", sprintf("UDP masquerade, 4,000 flows, beside ESP %d", big))
+	line("udp_big", sprintf("UDP masquerade, %d flows, beside ESP %d", pairs, big))
 	line("slow_sat", "slowed router, ESP 1,000, unthrottled")
 	line("slow_paced", "slowed router, ESP 1,000, paced at 80 %")
 	line("esp_big", sprintf("ESP, %d mappings, traffic on all", big))
 	line("esp_big_hot1k", sprintf("ESP, %d mappings, traffic on 1,000", big))
+	line("esp_big_hot1", sprintf("ESP, %d mappings, traffic on 1", big))
+	line("udp_1_ph3", sprintf("UDP masquerade, 1 flow, beside ESP %d", big))
 	for (v = 1; v <= 2; v++) {
 		w = v == 1 ? "cap" : "fwd"
 		ratio("esp_1k", "udp_1k", "ESP 1,000 mappings / UDP masquerade 1,000 flows", w)
@@ -61,9 +64,15 @@ END {
 		ratio2("esp_big", "udp_ph3", "esp_1", "udp_ph1", sprintf("ESP %d / ESP 1, each per UDP beside it", big), w)
 		ratio2("esp_1k", "udp_1k", "esp_1", "udp_ph1", "ESP 1,000 / ESP 1, each per UDP beside it", w)
 		ratio("udp_1k", "udp_1", "UDP 1,000 flows / UDP 1 flow (conntrack's own)", w)
-		ratio("udp_big", "udp_1", "UDP 4,000 flows / UDP 1 flow (conntrack's own)", w)
+		ratio("udp_big", "udp_1", sprintf("UDP %d flows / UDP 1 flow (conntrack's own)", pairs), w)
 		ratio2("esp_1k", "esp_1", "udp_1k", "udp_1", "ESP 1,000 / ESP 1 against UDP 1,000 / UDP 1 flow", w)
-		ratio2("esp_big", "esp_1", "udp_big", "udp_1", sprintf("ESP %d / ESP 1 against UDP 4,000 / UDP 1 flow", big), w)
+		ratio2("esp_big", "esp_1", "udp_big", "udp_1", sprintf("ESP %d / ESP 1 against UDP %d / UDP 1 flow", big, pairs), w)
+		# within the third phase, run by run: the host's drift between phases left out
+		ratio("esp_big", "esp_big_hot1", sprintf("in one table: ESP on all %d / on 1 of them", big), w)
+		ratio("udp_big", "udp_1_ph3", sprintf("beside it: UDP %d flows / UDP 1 flow (conntrack's own)", pairs), w)
+		ratio2("esp_big", "esp_big_hot1", "udp_big", "udp_1_ph3", sprintf("in one table: ESP all %d / 1, against UDP %d / 1 flow", big, pairs), w)
+		ratio("esp_big", "esp_big_hot1k", sprintf("in one table: ESP on all %d / on 1,000 of them", big), w)
+		ratio2("esp_big_hot1", "udp_1_ph3", "esp_1", "udp_1", sprintf("ESP on 1 of %d / ESP 1 mapping, each per UDP 1 flow", big), w)
 	}
 	ratio("slow_paced", "slow_sat", "slowed: capacity of the paced run / forwarded when saturated", "capfwd")
 	ratio("slow_sat", "slow_sat", "slowed: capacity of the saturated run / its forwarded", "capfwd")

@@ -17,7 +17,9 @@
 # (7), SECS (3 per run), LEN (IP packet size, 64), BIG (100000), SLOW (nft
 # rules that slow the router for the check of the capacity estimate, 800; 0
 # skips it), PROFILE (1: where the router's CPU time goes, ESP and UDP of
-# 1,000; the function_graph tracer), KLINE (6.1 or 6.12).
+# 1,000; the function_graph tracer), PAIRS ((host, peer) pairs the BIG
+# mappings spread over, 4000; 1,000 to 4,000: the first 1,000 mappings stay
+# one pair each), KLINE (6.1 or 6.12).
 # Log: BUILD_DIR/vm-pps/run.log.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +28,8 @@ out=$build/vm-pps
 mkdir -p "$out" || exit 3
 cc -O2 -Wall -o "$out/vm_pps_send" "$src/bench/vm_pps_send.c" || exit 3
 cp "$src/bench/vm-pps-ratios.awk" "$out/" || exit 3
-printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPROFILE=%d\n' "${RUNS:-7}" "${SECS:-3}" "${LEN:-64}" \
-	"${BIG:-100000}" "${SLOW:-800}" "${PROFILE:-0}" > "$out/vm-pps.conf"
+printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPROFILE=%d\nP=%d\n' "${RUNS:-7}" "${SECS:-3}" "${LEN:-64}" \
+	"${BIG:-100000}" "${SLOW:-800}" "${PROFILE:-0}" "${PAIRS:-4000}" > "$out/vm-pps.conf"
 echo "vm_pps: booting the VM (log $out/run.log)"
 : > "$out/run.log"
 : > "$out/host.out"
@@ -67,7 +69,8 @@ rc=$?
 grep -E '^vm: kernel |\[vm-pps-guest\] ' "$out/run.log" | grep -vE '^\[vm-pps-guest\] [0-9]+s \+ |PPS_MARK' |
 	sed 's/^\[vm-pps-guest\] //'
 big=$(sed -n 's/^BIG=//p' "$out/vm-pps.conf")
+pairs=$(sed -n 's/^P=//p' "$out/vm-pps.conf")
 echo "On the host: CPU time of QEMU's vCPU 1 thread per forwarded packet (busy = its share of the wall time)"
-awk -v big="$big" -f "$src/bench/vm-pps-ratios.awk" "$out/host.out" | sed 's/^/HOST /; s/CPU 1 busy/vCPU 1 thread busy/'
+awk -v big="$big" -v pairs="$pairs" -f "$src/bench/vm-pps-ratios.awk" "$out/host.out" | sed 's/^/HOST /; s/CPU 1 busy/vCPU 1 thread busy/'
 tail -1 "$out/run.log"
 exit $rc
