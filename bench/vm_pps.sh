@@ -19,7 +19,8 @@
 # skips it), PROFILE (1: where the router's CPU time goes, ESP and UDP of
 # 1,000; the function_graph tracer), PAIRS ((host, peer) pairs the BIG
 # mappings spread over, 4000; 1,000 to 4,000: the first 1,000 mappings stay
-# one pair each), KLINE (6.1 or 6.12).
+# one pair each), MAX_MAPPINGS (the module's max_mappings, which sizes its
+# tables; BIG + 1,000 by default), KLINE (6.1 or 6.12).
 # Log: BUILD_DIR/vm-pps/run.log.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +29,8 @@ out=$build/vm-pps
 mkdir -p "$out" || exit 3
 cc -O2 -Wall -o "$out/vm_pps_send" "$src/bench/vm_pps_send.c" || exit 3
 cp "$src/bench/vm-pps-ratios.awk" "$out/" || exit 3
-printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPROFILE=%d\nP=%d\n' "${RUNS:-7}" "${SECS:-3}" "${LEN:-64}" \
-	"${BIG:-100000}" "${SLOW:-800}" "${PROFILE:-0}" "${PAIRS:-4000}" > "$out/vm-pps.conf"
+printf 'RUNS=%d\nSECS=%s\nLEN=%d\nBIG=%d\nSLOW=%d\nPROFILE=%d\nP=%d\nMAXMAP=%d\n' "${RUNS:-7}" "${SECS:-3}" \
+	"${LEN:-64}" "${BIG:-100000}" "${SLOW:-800}" "${PROFILE:-0}" "${PAIRS:-4000}" "${MAX_MAPPINGS:-0}" > "$out/vm-pps.conf"
 echo "vm_pps: booting the VM (log $out/run.log)"
 : > "$out/run.log"
 : > "$out/host.out"
