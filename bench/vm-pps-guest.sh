@@ -55,7 +55,7 @@
 RUNS=7 SECS=3 LEN=64 BIG=100000 P=4000 SLOW=800 PROFILE=0 MAXMAP=0
 [ -f "$VPNPT_VM_TESTS/vm-pps.conf" ] && . "$VPNPT_VM_TESTS/vm-pps.conf"
 [ "$MAXMAP" -gt 0 ] || MAXMAP=$((BIG + 1000))
-[ "$MAXMAP" -gt "$BIG" ] || fail "MAXMAP=$MAXMAP: more than BIG=$BIG"
+[ "$MAXMAP" -gt "$BIG" ] || fail "MAXMAP=$MAXMAP: must be more than BIG=$BIG"
 # mapping k is pair k % P's: P below 1,000 would change the 1,000-mapping phase
 [ "$P" -ge 1000 ] && [ "$P" -le 4000 ] || fail "P=$P: 1,000 to 4,000 pairs (4,096 zones)"
 send=$VPNPT_VM_TESTS/vm_pps_send
